@@ -1,0 +1,32 @@
+# make serve  - install into .venv, put the models in the BentoML store, start the service
+# make test   - install into .venv, run the whole test suite
+# Offline, point REID_MODELS_DIR at a folder of weights (e.g. ../shared/models).
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PORT ?= 3000
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export BENTOML_DO_NOT_TRACK := true
+
+.PHONY: install models serve test lint
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -c requirements.lock -e '.[test]'
+	touch $@
+
+models: install
+	$(BIN)/python scripts/import_models.py
+
+serve: models
+	$(BIN)/bentoml serve . --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check --output-format concise . && $(BIN)/ruff format --check .

@@ -1,0 +1,57 @@
+"""Vectorised operations on ``(N, 4)`` arrays of ``x1, y1, x2, y2`` boxes in pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def unscale_boxes(xyxy: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
+    """Map boxes from a resized image back to the original: divide by the ``(x, y)`` scale."""
+    sx, sy = scale
+    return xyxy / np.array([sx, sy, sx, sy], dtype=np.float64)
+
+
+def to_pixel_boxes(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Round ``(N, 4)`` float boxes to integer pixels inside a ``width`` x ``height`` image.
+
+    Every box keeps at least one pixel of width and height, so that it always crops something.
+    """
+    boxes = np.rint(np.asarray(xyxy, dtype=np.float64)).astype(np.int64).reshape(-1, 4)
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
+    boxes[:, 0] = np.minimum(boxes[:, 0], width - 1)
+    boxes[:, 1] = np.minimum(boxes[:, 1], height - 1)
+    boxes[:, 2] = np.maximum(boxes[:, 2], boxes[:, 0] + 1)
+    boxes[:, 3] = np.maximum(boxes[:, 3], boxes[:, 1] + 1)
+    return boxes
+
+
+def reading_order(xyxy: np.ndarray) -> np.ndarray:
+    """Indices that sort boxes left to right by centre x, ties top to bottom by centre y."""
+    centres = (xyxy[:, :2] + xyxy[:, 2:]) / 2
+    return np.lexsort((centres[:, 1], centres[:, 0]))
+
+
+def box_area(xyxy: np.ndarray) -> np.ndarray:
+    """``(N,)`` areas in square pixels; inverted boxes count as empty."""
+    return (xyxy[:, 2] - xyxy[:, 0]).clip(0) * (xyxy[:, 3] - xyxy[:, 1]).clip(0)
+
+
+def intersection_area(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(N, M)`` areas shared by every box of ``a`` ``(N, 4)`` and of ``b`` ``(M, 4)``."""
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    return (bottom_right - top_left).clip(0).prod(axis=2)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(N, M)`` intersection over union of ``a`` ``(N, 4)`` and ``b`` ``(M, 4)``."""
+    inter = intersection_area(a, b)
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter, dtype=np.float64), where=union > 0)
+
+
+def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The ``(h, w, 3)`` view of ``image`` under one integer pixel box."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    return image[y1:y2, x1:x2]

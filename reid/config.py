@@ -1,0 +1,81 @@
+"""Every tunable of the service, in one place, overridable by ``REID_*`` environment variables.
+
+Serving topology (workers, CPU/memory resources, traffic timeouts and concurrency per
+BentoML service) is BentoML's own configuration, not listed here: see the README.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REID_", frozen=True, extra="ignore")
+
+    # Models, referred to by BentoML model-store tag.
+    detector_model: str = Field("person-detector:latest", description="Model-store tag of the detector.")
+    embedder_model: str = Field("person-embedder:latest", description="Model-store tag of the embedder.")
+    models_dir: Path | None = Field(
+        None, description="Offline source for scripts/import_models.py (e.g. ../shared/models)."
+    )
+
+    # PersonDetector.
+    confidence: float = Field(0.25, ge=0.0, le=1.0, description="Minimum detection confidence.")
+    nms_iou: float = Field(0.7, gt=0.0, le=1.0, description="IoU of the detector's NMS.")
+    max_detections: int = Field(100, ge=1, description="Most persons kept per image.")
+    min_box_side: float = Field(
+        4.0, ge=0.0, description="Boxes narrower or shorter than this (detector-input pixels) are dropped."
+    )
+    detect_max_side: int = Field(640, ge=32, description="Images with a longer side are downscaled before detection.")
+    detector_max_batch_size: int = Field(8, ge=1, description="Images per adaptive batch.")
+    detector_max_latency_ms: int = Field(
+        20_000, ge=1, description="Queue deadline of the detector's batcher; later requests get 503."
+    )
+
+    # PersonEmbedder.
+    embedder_max_batch_size: int = Field(256, ge=1, description="Crops per adaptive batch.")
+    embedder_max_latency_ms: int = Field(20_000, ge=1, description="Queue deadline of the embedder's batcher.")
+    embedder_threads: int = Field(0, ge=0, description="Inference threads of the embedder (0: runtime default).")
+
+    # Matching.
+    threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Default similarity threshold; unset means the embedder's calibrated value.",
+    )
+
+    # Input limits.
+    max_image_bytes: int = Field(20 * MiB, ge=1, description="Largest accepted upload per image.")
+    max_image_pixels: int = Field(
+        40_000_000, ge=1, description="Largest accepted width x height per image (decompression bombs)."
+    )
+
+    @property
+    def max_request_bytes(self) -> int:
+        """Two images plus room for the multipart framing and the threshold field."""
+        return 2 * self.max_image_bytes + 64 * 1024
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table (environment variable, default, meaning) for the README."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = "unset" if field.default is None else f"`{field.default}`"
+        rows.append(f"| `REID_{name.upper()}` | {default} | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

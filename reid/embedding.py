@@ -1,0 +1,166 @@
+"""Person crops to L2-normalised appearance embeddings.
+
+One interface, several runtimes: the model's :class:`EmbedderSpec` (stored in its BentoML
+metadata) names the backend, the weights file and the preprocessing the network was trained
+with, so that the model file, not a flag, decides how it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, Field
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+Backend = Literal["torchreid", "onnx", "openvino"]
+# (N, 3, H, W) float32 network input -> (N, D) float32 raw features.
+Network = Callable[[np.ndarray], np.ndarray]
+
+
+class Preprocess(BaseModel):
+    """How crops become network input: resize, channel order, scale, normalisation."""
+
+    height: int = 256
+    width: int = 128
+    channels: Literal["RGB", "BGR"] = "RGB"
+    scale: float = Field(1 / 255, description="Multiplies uint8 pixel values before mean/std.")
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+class EmbedderSpec(BaseModel):
+    """Everything needed to run one stored embedder; kept in the model's metadata."""
+
+    architecture: str = Field(description="e.g. osnet_x0_25, as torchreid's build_model names it.")
+    backend: Backend
+    weights: str = Field(description="File name inside the model's folder.")
+    embedding_dim: int
+    preprocess: Preprocess = Preprocess()
+    threshold: float = Field(ge=0.0, le=1.0, description="Calibrated default match threshold.")
+    flip: bool = Field(False, description="Average each crop's embedding with its mirror image's.")
+
+
+def preprocess(crops: list[np.ndarray], spec: Preprocess) -> np.ndarray:
+    """``(h, w, 3)`` uint8 RGB crops of any sizes to an ``(N, 3, H, W)`` float32 batch."""
+    size = (spec.width, spec.height)
+    batch = np.empty((len(crops), spec.height, spec.width, 3), dtype=np.float32)
+    for i, crop in enumerate(crops):
+        # Area averaging when shrinking (no aliasing), bilinear when enlarging.
+        shrinking = crop.shape[0] > spec.height or crop.shape[1] > spec.width
+        batch[i] = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    if spec.channels == "BGR":
+        batch = batch[..., ::-1]
+    mean = np.asarray(spec.mean, dtype=np.float32) / spec.scale
+    inv_std = spec.scale / np.asarray(spec.std, dtype=np.float32)
+    batch = (batch - mean) * inv_std
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+
+
+def l2_normalise(features: np.ndarray) -> np.ndarray:
+    """Rows of ``(N, D)`` scaled to unit length (a zero row stays zero)."""
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return np.divide(features, norms, out=np.zeros_like(features), where=norms > 0).astype(np.float32)
+
+
+class Embedder:
+    """Runs a stored embedder: ``embed(crops) -> (N, D)`` float32, rows of unit length."""
+
+    def __init__(self, folder: Path, spec: EmbedderSpec, *, threads: int = 0, chunk: int = 64) -> None:
+        self.spec = spec
+        self.chunk = chunk
+        self.network = _BACKENDS[spec.backend](Path(folder) / spec.weights, spec, threads)
+
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        if not crops:
+            return np.zeros((0, self.spec.embedding_dim), dtype=np.float32)
+        parts = []
+        for start in range(0, len(crops), self.chunk):
+            batch = preprocess(crops[start : start + self.chunk], self.spec.preprocess)
+            features = self.network(batch)
+            if self.spec.flip:
+                features = features + self.network(np.ascontiguousarray(batch[..., ::-1]))
+            parts.append(features)
+        return l2_normalise(np.concatenate(parts).astype(np.float32))
+
+
+def load_torchreid_state(weights: Path, architecture: str):
+    """Build a torchreid network and load a state dict (or a torchreid checkpoint) into it.
+
+    Only the classifier may be missing (ReID weights are used as feature extractors).
+    """
+    import torch
+    from torchreid.reid.models import build_model
+
+    network = build_model(architecture, num_classes=1, pretrained=False)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    state = {key.removeprefix("module."): value for key, value in state.items()}
+    missing, unexpected = network.load_state_dict(state, strict=False)
+    missing = [key for key in missing if not key.startswith("classifier.")]
+    unexpected = [key for key in unexpected if not key.startswith("classifier.")]
+    if missing or unexpected:
+        raise ValueError(
+            f"{weights} does not hold {architecture} weights: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    return network.eval()
+
+
+def _torchreid(weights: Path, spec: EmbedderSpec, threads: int) -> Network:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    network = load_torchreid_state(weights, spec.architecture)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return network(torch.from_numpy(batch)).numpy()
+
+    return run
+
+
+def _onnx(weights: Path, spec: EmbedderSpec, threads: int) -> Network:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(weights), options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return session.run(None, {input_name: batch})[0]
+
+    return run
+
+
+def _openvino(weights: Path, spec: EmbedderSpec, threads: int) -> Network:
+    import openvino
+
+    core = openvino.Core()
+    model = core.read_model(str(weights))
+    # Some IRs (Intel's Open Model Zoo) are saved with batch 1; a dynamic batch runs them in one go.
+    model.reshape({model.inputs[0]: openvino.PartialShape([-1, 3, spec.preprocess.height, spec.preprocess.width])})
+    config = {"PERFORMANCE_HINT": "LATENCY"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    compiled = core.compile_model(model, "CPU", config)
+    request = compiled.create_infer_request()
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return request.infer({0: batch})[compiled.outputs[0]].copy()
+
+    return run
+
+
+_BACKENDS: dict[str, Callable[[Path, EmbedderSpec, int], Network]] = {
+    "torchreid": _torchreid,
+    "onnx": _onnx,
+    "openvino": _openvino,
+}

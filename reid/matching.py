@@ -1,0 +1,57 @@
+"""Which persons of one image are the same people as persons of another."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+class Assignment(NamedTuple):
+    """One-to-one matches ``(K,)`` each, plus the indices left without a partner."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    similarity: np.ndarray
+    unmatched_rows: np.ndarray
+    unmatched_cols: np.ndarray
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(N, M)`` cosine similarity of embeddings ``a`` ``(N, D)`` and ``b`` ``(M, D)``.
+
+    Rows need not be normalised; a zero row has similarity 0 with everything.
+    """
+
+    def normalise(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+    return normalise(a) @ normalise(b).T
+
+
+def match(similarity: np.ndarray, threshold: float) -> Assignment:
+    """Match rows to columns one to one, maximising the total similarity of the pairs kept.
+
+    A pair is a match only if its similarity is at least ``threshold``: pairs under it are
+    never assigned (they are not merely dropped after assigning), so a weak pair can never
+    take a partner away from a strong one. Matches come in row order.
+    """
+    n_rows, n_cols = similarity.shape
+    eligible = similarity >= threshold
+    # Ineligible pairs weigh less than any eligible one, so the optimum takes as much
+    # eligible similarity as it can; any ineligible pair it still returns is discarded.
+    floor = min(float(similarity.min(initial=0.0)), 0.0) - 1.0
+    weights = np.where(eligible, similarity, floor)
+    rows, cols = linear_sum_assignment(weights, maximize=True)
+    keep = eligible[rows, cols]
+    rows, cols = rows[keep], cols[keep]
+    return Assignment(
+        rows=rows,
+        cols=cols,
+        similarity=similarity[rows, cols],
+        unmatched_rows=np.setdiff1d(np.arange(n_rows), rows),
+        unmatched_cols=np.setdiff1d(np.arange(n_cols), cols),
+    )

@@ -1,0 +1,69 @@
+"""The JSON that ``POST /compare`` answers with.
+
+The first five fields of :class:`CompareResponse` are the service's contract and never change;
+the rest are additions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+Box = Annotated[
+    list[int],
+    Field(
+        min_length=4,
+        max_length=4,
+        description="[x1, y1, x2, y2] in integer pixels of the uploaded image, EXIF orientation applied.",
+    ),
+]
+
+
+class Match(BaseModel):
+    image1_index: int = Field(ge=0, description="Index of the person in image1.")
+    image2_index: int = Field(ge=0, description="Index of the person in image2.")
+    similarity: float = Field(description="Cosine similarity of the two persons' embeddings.")
+    bbox_image1: Box
+    bbox_image2: Box
+
+
+class Person(BaseModel):
+    index: int = Field(ge=0)
+    bbox: Box
+    confidence: float = Field(ge=0.0, le=1.0, description="Detector confidence.")
+
+
+class ImageSize(BaseModel):
+    width: int
+    height: int
+
+
+class ModelTags(BaseModel):
+    detector: str
+    embedder: str
+
+
+class CompareResponse(BaseModel):
+    image1_person_count: int = Field(ge=0)
+    image2_person_count: int = Field(ge=0)
+    matches: list[Match] = Field(description="One-to-one matches, in image1 index order.")
+    unmatched_image1: list[int] = Field(description="Indices of image1 persons with no match.")
+    unmatched_image2: list[int] = Field(description="Indices of image2 persons with no match.")
+    # Additions to the contract.
+    image1_persons: list[Person] = Field(
+        description=(
+            "Every person found in image1, ordered left to right (by box centre x, ties top to bottom);"
+            " a person's index is its place here."
+        )
+    )
+    image2_persons: list[Person] = Field(description="The same for image2.")
+    image1_size: ImageSize
+    image2_size: ImageSize
+    threshold: float = Field(description="Similarity threshold used: matches have at least this similarity.")
+    models: ModelTags
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="What was wrong, naming the field at fault.")
+    field: str | None = Field(None, description="The form field at fault, if one is.")

@@ -1,0 +1,28 @@
+"""Real frames and labels from the shared data, for the real-model tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from reid.datasets import MotSequence, load_mot_sequence
+from reid.images import decode_image
+from tests.conftest import DATA
+
+
+def sequence(name: str) -> MotSequence:
+    return load_mot_sequence(DATA / "mot17" / name)
+
+
+def all_sequences() -> list[MotSequence]:
+    return [load_mot_sequence(folder) for folder in sorted((DATA / "mot17").iterdir())]
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return decode_image(path.read_bytes(), field="image", max_bytes=1 << 30, max_pixels=1 << 30)
+
+
+def first_and_last(seq: MotSequence) -> tuple[int, int]:
+    frames = seq.frame_numbers()
+    return frames[0], frames[-1]
