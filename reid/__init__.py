@@ -1,0 +1,1 @@
+"""Person re-identification across two images: detection, embedding, matching."""
