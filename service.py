@@ -83,6 +83,7 @@ class ReID:
     embedder = bentoml.depends(PersonEmbedder)
 
     def __init__(self) -> None:
+        from reid.pipeline import PersonRules
         from reid.runtime import default_threshold
         from reid.schemas import ModelTags
         from reid.store import stored_model
@@ -91,6 +92,7 @@ class ReID:
         embedder_model = stored_model(settings.embedder_model)
         self.default_threshold = default_threshold(embedder_model, settings)
         self.models = ModelTags(detector=str(detector_model.tag), embedder=str(embedder_model.tag))
+        self.rules = PersonRules.from_settings(settings)
 
     @bentoml.api(route="/compare")
     async def compare(
@@ -119,8 +121,8 @@ class ReID:
             second,
             detect=self.detector.to_async.detect,
             embed=self.embedder.to_async.embed,
+            rules=self.rules,
             threshold=self.default_threshold if threshold is None else threshold,
-            max_side=settings.detect_max_side,
             models=self.models,
         )
 

@@ -51,6 +51,44 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter, dtype=np.float64), where=union > 0)
 
 
+def pad_boxes(boxes: np.ndarray, padding: float, width: int, height: int) -> np.ndarray:
+    """Integer ``(N, 4)`` boxes grown by ``padding`` times their size on every side, kept inside the image."""
+    if padding == 0:
+        return boxes
+    sizes = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
+    grown = boxes + np.array([-1, -1, 1, 1]) * padding * sizes
+    return to_pixel_boxes(grown, width, height)
+
+
+def containment(xyxy: np.ndarray) -> np.ndarray:
+    """``(N, N)``: entry ``[i, j]`` is the share of box ``j``'s area that lies inside box ``i``."""
+    inter = intersection_area(xyxy, xyxy).astype(np.float64)
+    area = box_area(xyxy).astype(np.float64)
+    share = np.divide(inter, area[None, :], out=np.zeros_like(inter), where=area[None, :] > 0)
+    np.fill_diagonal(share, 0.0)
+    return share
+
+
+def suppress_contained(xyxy: np.ndarray, threshold: float) -> np.ndarray:
+    """``(N,)`` keep mask that drops boxes covering no one person.
+
+    A box holding at least ``threshold`` of the area of two or more other boxes spans a group
+    and goes; then a box with at least ``threshold`` of its area inside a bigger remaining box
+    is a partial view of that person and goes. ``threshold`` 0 turns suppression off.
+    """
+    keep = np.ones(len(xyxy), dtype=bool)
+    if len(xyxy) < 2 or threshold <= 0:
+        return keep
+    inside = containment(xyxy) >= threshold  # inside[i, j]: box j lies in box i
+    keep &= inside.sum(axis=1) < 2
+    area = box_area(xyxy)
+    for j in np.argsort(area):
+        holders = np.flatnonzero(inside[:, j] & keep & (area > area[j]))
+        if holders.size:
+            keep[j] = False
+    return keep
+
+
 def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     """The ``(h, w, 3)`` view of ``image`` under one integer pixel box."""
     x1, y1, x2, y2 = (int(v) for v in box)

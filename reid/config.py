@@ -38,7 +38,25 @@ class Settings(BaseSettings):
         20_000, ge=1, description="Queue deadline of the detector's batcher; later requests get 503."
     )
 
+    # Persons: which detections count, which can be matched (applied by the entry service).
+    containment: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="Drop a box with this share of its area inside another person's box, or holding two such boxes (0: off).",
+    )
+    min_person_height: int = Field(
+        32, ge=0, description="Persons shorter than this (uploaded-image pixels) are reported but not matched."
+    )
+    min_person_aspect: float = Field(
+        1.0, ge=0.0, description="Persons whose box height / width is under this are reported but not matched."
+    )
+    box_padding: float = Field(
+        0.0, ge=0.0, le=1.0, description="Crop each person with this fraction of the box size added on every side."
+    )
+
     # PersonEmbedder.
+    embed_flip: bool = Field(False, description="Average each crop's embedding with its mirror image's.")
     embedder_max_batch_size: int = Field(256, ge=1, description="Crops per adaptive batch.")
     embedder_max_latency_ms: int = Field(20_000, ge=1, description="Queue deadline of the embedder's batcher.")
     embedder_threads: int = Field(0, ge=0, description="Inference threads of the embedder (0: runtime default).")

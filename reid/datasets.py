@@ -51,3 +51,39 @@ def load_mot_sequence(folder: Path) -> MotSequence:
 def mot_sequences(root: Path) -> list[MotSequence]:
     """Every sequence folder (one holding ``gt/gt.txt``) directly below ``root``."""
     return [load_mot_sequence(folder) for folder in sorted(root.iterdir()) if (folder / "gt" / "gt.txt").is_file()]
+
+
+@dataclass(frozen=True)
+class LabelledCrop:
+    path: Path
+    identity: str
+    camera: str
+
+
+@dataclass(frozen=True)
+class CropSet:
+    name: str
+    query: list[LabelledCrop]
+    gallery: list[LabelledCrop]
+
+
+def _labelled_crops(folder: Path) -> list[LabelledCrop]:
+    """Crops in either layout: ``0030_c1_f0056923.jpg`` files (identity ``0030``, camera ``c1``),
+    or one folder per person, ``004/01_2.png`` (identity ``004``, camera ``01``)."""
+    crops = []
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+            continue
+        if path.parent == folder:
+            identity, camera = path.stem.split("_")[:2]
+        else:
+            identity, camera = path.parent.name, path.stem.split("_")[0]
+        crops.append(LabelledCrop(path=path, identity=identity, camera=camera))
+    return crops
+
+
+def load_crop_set(folder: Path) -> CropSet:
+    """Labelled person crops in ``folder/query`` and ``folder/gallery``."""
+    return CropSet(
+        name=folder.name, query=_labelled_crops(folder / "query"), gallery=_labelled_crops(folder / "gallery")
+    )

@@ -13,6 +13,7 @@ PERSON_CLASS = 0  # COCO
 def load_ultralytics():
     """Import ultralytics with its network calls (settings sync, online checks) turned off."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
     import ultralytics
 
     ultralytics.settings.update({"sync": False})

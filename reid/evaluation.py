@@ -103,3 +103,69 @@ def total(scores: list[PairScore]) -> dict[str, float]:
         "matches": matches,
         "unlabelled_matches": sum(s.unlabelled for s in scores),
     }
+
+
+def retrieval_metrics(
+    similarity: np.ndarray,
+    query_ids: np.ndarray,
+    query_cams: np.ndarray,
+    gallery_ids: np.ndarray,
+    gallery_cams: np.ndarray,
+) -> dict[str, float]:
+    """Rank-1, rank-5 and mAP of ``(Q, G)`` query-to-gallery similarities, standard protocol.
+
+    For each query, gallery entries of the same identity seen by the same camera are left out;
+    queries left with no entry of their identity are not scored (``queries`` counts the rest).
+    """
+    hits1, hits5, precisions = [], [], []
+    for q in range(len(query_ids)):
+        keep = ~((gallery_ids == query_ids[q]) & (gallery_cams == query_cams[q]))
+        relevant = (gallery_ids[keep] == query_ids[q])[np.argsort(-similarity[q, keep], kind="stable")]
+        if not relevant.any():
+            continue
+        hits1.append(relevant[:1].any())
+        hits5.append(relevant[:5].any())
+        ranks = np.flatnonzero(relevant) + 1
+        precisions.append(np.mean(np.arange(1, len(ranks) + 1) / ranks))
+    if not precisions:
+        return {"rank1": float("nan"), "rank5": float("nan"), "mAP": float("nan"), "queries": 0}
+    return {
+        "rank1": float(np.mean(hits1)),
+        "rank5": float(np.mean(hits5)),
+        "mAP": float(np.mean(precisions)),
+        "queries": len(precisions),
+    }
+
+
+def frame_pairs(frames: list[int], spread: int = 4) -> list[tuple[int, int]]:
+    """Pairs of frames to compare: up to ``spread`` frames evenly apart (first and last
+    included), every pair of them."""
+    picks = sorted({int(i) for i in np.linspace(0, len(frames) - 1, min(spread, len(frames))).round()})
+    return [(frames[a], frames[b]) for k, a in enumerate(picks) for b in picks[k + 1 :]]
+
+
+def labelled_similarities(similarity: np.ndarray, ids1: np.ndarray, ids2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split an ``(N, M)`` similarity matrix into same-identity and different-identity values,
+    over rows and columns with a known identity (>= 0) and a real similarity (> -1)."""
+    known = (ids1[:, None] >= 0) & (ids2[None, :] >= 0) & (similarity > -1)
+    same = ids1[:, None] == ids2[None, :]
+    return similarity[known & same], similarity[known & ~same]
+
+
+def pair_f1(same: np.ndarray, different: np.ndarray, threshold: float) -> float:
+    """F1 of calling a pair "same person" when its similarity is at least ``threshold``."""
+    true_pos = int((same >= threshold).sum())
+    false_pos = int((different >= threshold).sum())
+    false_neg = len(same) - true_pos
+    return 2 * true_pos / (2 * true_pos + false_pos + false_neg) if true_pos else 0.0
+
+
+def best_pair_threshold(same: np.ndarray, different: np.ndarray, step: float = 0.01) -> tuple[float, float]:
+    """The threshold in ``[0, 1]`` that maximises :func:`pair_f1` (the middle of the best run
+    on the grid, so that a plateau gives its centre), and that F1."""
+    grid = np.round(np.arange(0.0, 1.0 + step / 2, step), 6)
+    scores = np.array([pair_f1(same, different, t) for t in grid])
+    best = np.flatnonzero(scores >= scores.max() - 1e-12)
+    runs = np.split(best, np.flatnonzero(np.diff(best) > 1) + 1)
+    longest = max(runs, key=len)
+    return float(grid[longest[len(longest) // 2]]), float(scores.max())

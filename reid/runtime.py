@@ -12,7 +12,7 @@ import numpy as np
 from reid.config import Settings
 from reid.detection import YoloDetector
 from reid.embedding import Embedder
-from reid.pipeline import compare_images
+from reid.pipeline import PairAnalysis, PersonRules, analyse_pair, build_response
 from reid.schemas import CompareResponse, ModelTags
 from reid.store import open_detector, open_embedder, stored_model
 
@@ -35,7 +35,7 @@ def load_detector(model, settings: Settings) -> YoloDetector:
 def load_embedder(model, settings: Settings) -> Embedder:
     """A warmed-up embedder from a stored model (``bentoml.Model``)."""
     folder, spec = open_embedder(model)
-    embedder = Embedder(folder, spec, threads=settings.embedder_threads)
+    embedder = Embedder(folder, spec, threads=settings.embedder_threads, flip=settings.embed_flip)
     embedder.embed([np.zeros((spec.preprocess.height, spec.preprocess.width, 3), np.uint8)] * 2)
     return embedder
 
@@ -54,6 +54,7 @@ class LocalReID:
         detector_model = stored_model(settings.detector_model)
         embedder_model = stored_model(settings.embedder_model)
         self.settings = settings
+        self.rules = PersonRules.from_settings(settings)
         self.detector = load_detector(detector_model, settings)
         self.embedder = load_embedder(embedder_model, settings)
         self.threshold = default_threshold(embedder_model, settings)
@@ -65,13 +66,9 @@ class LocalReID:
     async def embed(self, crops: list[np.ndarray]) -> np.ndarray:
         return self.embedder.embed(crops)
 
+    async def analyse(self, image1: np.ndarray, image2: np.ndarray) -> PairAnalysis:
+        return await analyse_pair(image1, image2, detect=self.detect, embed=self.embed, rules=self.rules)
+
     async def compare(self, image1: np.ndarray, image2: np.ndarray, threshold: float | None = None) -> CompareResponse:
-        return await compare_images(
-            image1,
-            image2,
-            detect=self.detect,
-            embed=self.embed,
-            threshold=self.threshold if threshold is None else threshold,
-            max_side=self.settings.detect_max_side,
-            models=self.models,
-        )
+        analysis = await self.analyse(image1, image2)
+        return build_response(analysis, self.threshold if threshold is None else threshold, self.models)

@@ -32,6 +32,7 @@ class Person(BaseModel):
     index: int = Field(ge=0)
     bbox: Box
     confidence: float = Field(ge=0.0, le=1.0, description="Detector confidence.")
+    matchable: bool = Field(description="False when the person is too small or too cut off to identify.")
 
 
 class ImageSize(BaseModel):
@@ -58,6 +59,10 @@ class CompareResponse(BaseModel):
         )
     )
     image2_persons: list[Person] = Field(description="The same for image2.")
+    image1_not_matchable: list[int] = Field(
+        description="Indices of image1 persons too small or too cut off to identify: counted, never matched."
+    )
+    image2_not_matchable: list[int] = Field(description="The same for image2.")
     image1_size: ImageSize
     image2_size: ImageSize
     threshold: float = Field(description="Similarity threshold used: matches have at least this similarity.")

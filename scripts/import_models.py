@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reid import sources, store  # noqa: E402
 from reid.config import get_settings  # noqa: E402
+from reid.export import export_torchreid  # noqa: E402
+
+DEFAULT_BACKEND = "openvino"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         help="embedder weights: a torchreid .pth or an OpenVINO IR .xml (default: %(default)s)",
     )
     parser.add_argument("--architecture", help="torchreid architecture of a .pth (default: read off its name)")
+    parser.add_argument(
+        "--backend",
+        choices=("torchreid", "onnx", "openvino"),
+        default=DEFAULT_BACKEND,
+        help="runtime for a torchreid .pth: as is, or exported and checked against torchreid (default: %(default)s)",
+    )
     parser.add_argument("--threshold", type=float, help="default match threshold (default: the calibrated value)")
     parser.add_argument("--detector-name", default=store.DETECTOR_NAME)
     parser.add_argument("--embedder-name", default=store.EMBEDDER_NAME)
@@ -66,7 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         if not embedder.is_file():
             raise SystemExit(f"no embedder weights at {embedder}")
         spec = sources.embedder_spec(embedder, architecture=args.architecture, threshold=args.threshold)
-        model = store.import_embedder(embedder, spec, source=f"{origin}: {embedder.name}", name=args.embedder_name)
+        source = f"{origin}: {embedder.name}"
+        with tempfile.TemporaryDirectory() as scratch:
+            weights = embedder
+            if spec.backend == "torchreid" and args.backend != "torchreid":
+                spec, error = export_torchreid(embedder, spec, args.backend, Path(scratch))
+                weights = Path(scratch) / spec.weights
+                source += f", exported to {args.backend} (relative error {error:.1e} against torchreid)"
+            model = store.import_embedder(weights, spec, source=source, name=args.embedder_name)
         print(f"stored {model.tag} from {embedder} ({spec.architecture}, {spec.backend}, threshold {spec.threshold})")
     return 0
 

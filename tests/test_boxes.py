@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from reid.boxes import box_iou, crop, reading_order, to_pixel_boxes, unscale_boxes
+from reid.boxes import box_iou, crop, pad_boxes, reading_order, suppress_contained, to_pixel_boxes, unscale_boxes
 from reid.pipeline import persons_from_detections
 
 
@@ -38,3 +38,30 @@ def test_iou():
 def test_crop_is_the_box_region():
     image = np.arange(5 * 6 * 3, dtype=np.uint8).reshape(5, 6, 3)
     assert (crop(image, np.array([1, 2, 4, 5])) == image[2:5, 1:4]).all()
+
+
+def test_partial_box_inside_a_person_is_suppressed():
+    person = [100, 100, 150, 250]
+    head_and_torso = [105, 100, 150, 170]  # wholly inside the person's box
+    neighbour = [200, 100, 250, 250]
+    keep = suppress_contained(np.array([person, head_and_torso, neighbour]), 0.8)
+    assert keep.tolist() == [True, False, True]
+
+
+def test_box_over_a_group_is_suppressed():
+    left, right = [100, 100, 150, 250], [160, 100, 210, 250]
+    group = [95, 95, 215, 255]
+    keep = suppress_contained(np.array([left, right, group]), 0.8)
+    assert keep.tolist() == [True, True, False]
+
+
+def test_suppression_off_and_overlapping_people_kept():
+    a, b = [100, 100, 150, 250], [130, 100, 180, 250]  # 40% of b inside a
+    assert suppress_contained(np.array([a, b]), 0.8).all()
+    assert suppress_contained(np.array([a, a]), 0.0).all()
+
+
+def test_padding_grows_boxes_inside_the_image():
+    boxes = np.array([[10, 10, 20, 30], [0, 0, 10, 10]])
+    assert pad_boxes(boxes, 0.1, 100, 100).tolist() == [[9, 8, 21, 32], [0, 0, 11, 11]]
+    assert pad_boxes(boxes, 0.0, 100, 100) is boxes

@@ -120,7 +120,7 @@ def test_corrupt_jpeg_body_is_refused():
 
 
 def test_pixel_bomb_is_refused_before_decoding():
-    with pytest.raises(TooLarge, match="over the limit"):
+    with pytest.raises(TooLarge, match="60000x60000"):
         decode(png_header_only(60000, 60000))
 
 

@@ -17,12 +17,12 @@ DETECTOR_RECALL_FLOOR = 0.55
 
 
 @pytest.fixture(scope="module")
-def detections(local_reid, settings):
+def detections(local_reid):
     found = {}
     for seq in all_sequences():
         for frame in first_and_last(seq):
             image = read_rgb(seq.frames[frame])
-            persons = asyncio.run(find_persons([image], local_reid.detect, settings.detect_max_side))[0]
+            persons = asyncio.run(find_persons([image], local_reid.detect, local_reid.rules))[0]
             found[seq.name, frame] = (seq.truth[frame], persons, image)
     return found
 
@@ -51,7 +51,7 @@ def test_embedder_output_is_unit_length_float32(local_reid):
         for i, (h, w) in enumerate([(300, 100), (20, 8), (1, 1), (640, 480)])
     ]
     embeddings = local_reid.embedder.embed(crops)
-    assert embeddings.dtype == np.float32 and embeddings.shape == (4, 512)
+    assert embeddings.dtype == np.float32 and embeddings.shape == (4, local_reid.embedder.spec.embedding_dim)
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
 
 
