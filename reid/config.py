@@ -43,7 +43,7 @@ class Settings(BaseSettings):
         0.8,
         ge=0.0,
         le=1.0,
-        description="Drop a box with this share of its area inside another person's box, or holding two such boxes (0: off).",
+        description="Drop boxes with this share of their area in another person's box, and boxes holding two (0: off).",
     )
     min_person_height: int = Field(
         32, ge=0, description="Persons shorter than this (uploaded-image pixels) are reported but not matched."

@@ -20,14 +20,14 @@ TORCHREID_ZOO = {
     "osnet_x0_75_msmt17.pth": "1QEGO6WnJ-BmUzVPd3q9NoaO_GsPNlmWc",
     "osnet_x1_0_msmt17.pth": "112EMUfBPYeYg70w-syK6V6Mx8-Qb9Q1M",
 }
-# Intel Open Model Zoo IRs: download address and the sha256 every file must have.
+# Intel Open Model Zoo IRs: download folder and the sha256 each file (by suffix) must have.
 OPEN_MODEL_ZOO = {
     "person-reidentification-retail-0287/person-reidentification-retail-0287.xml": (
         "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2023.0/models_bin/1/"
         "person-reidentification-retail-0287/FP16/",
         {
-            "person-reidentification-retail-0287.xml": "95125bc630208d9a27370b11bd04d220f93f64b60fe4be5bc576e9aebb69603d",
-            "person-reidentification-retail-0287.bin": "8811b3db2f6ebacbf2c05510593783316026ff779d9b048b6ca2581f17baf86c",
+            ".xml": "95125bc630208d9a27370b11bd04d220f93f64b60fe4be5bc576e9aebb69603d",
+            ".bin": "8811b3db2f6ebacbf2c05510593783316026ff779d9b048b6ca2581f17baf86c",
         },
     ),
 }
@@ -67,7 +67,8 @@ def download_embedder(name: str, cache: Path) -> Path:
         import urllib.request
 
         base, digests = OPEN_MODEL_ZOO[name]
-        for file, digest in digests.items():
+        for suffix, digest in digests.items():
+            file = target.with_suffix(suffix).name
             path = target.parent / file
             if not path.exists():
                 urllib.request.urlretrieve(base + file, path)
