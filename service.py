@@ -17,15 +17,20 @@ from starlette.responses import JSONResponse
 
 from reid.config import get_settings
 from reid.errors import RequestError
-from reid.guard import UploadGuard
+from reid.guard import RequestGuard, optional_unit_interval
 from reid.schemas import CompareResponse
 
 settings = get_settings()
 
+Threshold = Annotated[
+    float | None,
+    Field(ge=0.0, le=1.0, description="Similarity a match needs; default: the embedder's calibrated value."),
+]
+
 
 @bentoml.service(
     workers=1,
-    resources={"cpu": "1", "memory": "1Gi"},
+    resources={"cpu": "1", "memory": "2Gi"},
     traffic={"timeout": 30, "max_concurrency": 64},
 )
 class PersonDetector:
@@ -83,7 +88,10 @@ class ReID:
     embedder = bentoml.depends(PersonEmbedder)
 
     def __init__(self) -> None:
+        from reid.logs import json_logger
+        from reid.metrics import timed
         from reid.pipeline import PersonRules
+        from reid.remote import guarded
         from reid.runtime import default_threshold
         from reid.schemas import ModelTags
         from reid.store import stored_model
@@ -93,38 +101,89 @@ class ReID:
         self.default_threshold = default_threshold(embedder_model, settings)
         self.models = ModelTags(detector=str(detector_model.tag), embedder=str(embedder_model.tag))
         self.rules = PersonRules.from_settings(settings)
+        # The dependency clients exist only once the service is up: look them up per call.
+        self.detect = timed(guarded(lambda images: self.detector.to_async.detect(images), "detector"), "detect")
+        self.embed = timed(guarded(lambda crops: self.embedder.to_async.embed(crops), "embedder"), "embed")
+        self.log = json_logger()
+        self.warm = asyncio.Event()
+        self.warming = asyncio.Lock()
+
+    async def __is_ready__(self) -> bool:
+        """Ready once both model services have answered a few warm-up calls, so that the first
+        request is as fast as the hundredth."""
+        from reid.warmup import warm_up
+
+        async with self.warming:
+            if not self.warm.is_set():
+                await warm_up(self.detect, self.embed, self.rules)
+                self.warm.set()
+        return True
 
     @bentoml.api(route="/compare")
     async def compare(
         self,
         image1: Annotated[Path, Field(description="JPEG or PNG image.")],
         image2: Annotated[Path, Field(description="JPEG or PNG image.")],
-        threshold: Annotated[
-            float | None,
-            Field(ge=0.0, le=1.0, description="Similarity a match needs; default: the embedder's calibrated value."),
-        ] = None,
+        threshold: Threshold = None,
     ) -> CompareResponse:
         """Find the persons in both images and say which of them are the same people."""
-        from reid.pipeline import compare_images
+        try:
+            _, answer = await self._answer(image1, image2, threshold)
+        except RequestError as error:
+            return refuse(error)
+        return answer
+
+    @bentoml.api(route="/compare/visualize")
+    async def visualize(
+        self,
+        image1: Annotated[Path, Field(description="JPEG or PNG image.")],
+        image2: Annotated[Path, Field(description="JPEG or PNG image.")],
+        threshold: Threshold = None,
+    ) -> Annotated[Path, bentoml.validators.ContentType("image/jpeg")]:
+        """The same comparison as a JPEG: both images side by side, each matched pair in its own
+        colour joined by a line with its similarity, unmatched persons in grey."""
+        from starlette.responses import Response
+
+        from reid.visualize import encode_jpeg, render
 
         try:
-            first, second = await asyncio.gather(
-                *(
-                    asyncio.to_thread(self._decode, path, field)
-                    for path, field in ((image1, "image1"), (image2, "image2"))
-                )
-            )
+            images, answer = await self._answer(image1, image2, threshold)
         except RequestError as error:
-            return JSONResponse(error.to_json(), status_code=error.status)
-        return await compare_images(
-            first,
-            second,
-            detect=self.detector.to_async.detect,
-            embed=self.embedder.to_async.embed,
-            rules=self.rules,
-            threshold=self.default_threshold if threshold is None else threshold,
-            models=self.models,
+            return refuse(error)
+        picture = await asyncio.to_thread(lambda: encode_jpeg(render(*images, answer)))
+        return Response(picture, media_type="image/jpeg")
+
+    async def _answer(self, image1: Path, image2: Path, threshold: float | None):
+        """Decode, detect, embed and match under the request timeout; metrics and a log line."""
+        from reid.errors import TimedOut
+        from reid.metrics import MATCH_SIMILARITY, PERSONS_PER_IMAGE, stage
+        from reid.pipeline import analyse_pair, build_response
+
+        try:
+            async with asyncio.timeout(settings.request_timeout_s):
+                with stage("decode"):
+                    images = await asyncio.gather(
+                        asyncio.to_thread(self._decode, image1, "image1"),
+                        asyncio.to_thread(self._decode, image2, "image2"),
+                    )
+                analysis = await analyse_pair(*images, detect=self.detect, embed=self.embed, rules=self.rules)
+        except TimeoutError as error:
+            raise TimedOut(f"no answer within {settings.request_timeout_s} s; retry") from error
+        with stage("match"):
+            answer = build_response(analysis, self.default_threshold if threshold is None else threshold, self.models)
+        for count in (answer.image1_person_count, answer.image2_person_count):
+            PERSONS_PER_IMAGE.observe(count)
+        for match in answer.matches:
+            MATCH_SIMILARITY.observe(match.similarity)
+        self.log.info(
+            "compared",
+            extra={
+                "persons": [answer.image1_person_count, answer.image2_person_count],
+                "matches": len(answer.matches),
+                "threshold": answer.threshold,
+            },
         )
+        return images, answer
 
     @staticmethod
     def _decode(path: Path, field: str) -> np.ndarray:
@@ -135,10 +194,26 @@ class ReID:
         )
 
 
+def count_rejection(error: RequestError) -> None:
+    from reid.logs import json_logger
+    from reid.metrics import reject
+
+    reject(error.reason)
+    json_logger().info("rejected", extra={"reason": error.reason, "status": int(error.status), "error": str(error)})
+
+
+def refuse(error: RequestError) -> JSONResponse:
+    count_rejection(error)
+    return JSONResponse(error.to_json(), status_code=error.status, headers=error.headers())
+
+
 ReID.add_asgi_middleware(
-    UploadGuard,
-    paths=("/compare",),
+    RequestGuard,
+    paths=("/compare", "/compare/visualize"),
     file_fields=("image1", "image2"),
-    text_fields=("threshold",),
+    text_fields={"threshold": optional_unit_interval},
     max_bytes=settings.max_request_bytes,
+    max_in_flight=settings.max_in_flight,
+    api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+    on_reject=count_rejection,
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -67,6 +67,20 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
         description="Default similarity threshold; unset means the embedder's calibrated value.",
+    )
+
+    # Access and load.
+    api_key: SecretStr | None = Field(
+        None, description="When set, /compare needs it as 'Authorization: Bearer <key>' or 'X-API-Key'."
+    )
+    max_in_flight: int = Field(
+        16, ge=1, description="Requests the entry service works on at once; more get 503 with Retry-After."
+    )
+    request_timeout_s: float = Field(30.0, gt=0, description="A request still unanswered after this gets 504.")
+    max_persons: int = Field(
+        50,
+        ge=1,
+        description="Most persons per image sent to the embedder (the most confident); the rest are not matched.",
     )
 
     # Input limits.

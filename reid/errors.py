@@ -1,4 +1,4 @@
-"""Errors a client caused, each with the HTTP status it is answered with."""
+"""Errors a request meets, each with the HTTP status (and headers) it is answered with."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ class RequestError(Exception):
     """A request the service refuses; ``field`` names the form field at fault, if one is."""
 
     status: HTTPStatus = HTTPStatus.BAD_REQUEST
+    reason = "bad_request"  # label of the rejected-requests metric
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
@@ -17,28 +18,66 @@ class RequestError(Exception):
     def to_json(self) -> dict[str, str | None]:
         return {"error": str(self), "field": self.field}
 
+    def headers(self) -> dict[str, str]:
+        return {}
+
 
 class BadImage(RequestError):
     """Not decodable: empty, truncated or corrupt."""
+
+    reason = "bad_image"
 
 
 class UnsupportedImage(RequestError):
     """Decodable perhaps, but not a format the service takes."""
 
+    reason = "unsupported_image"
     status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
 
 
 class BadForm(RequestError):
     """The form is malformed, or a field is missing, repeated, unknown or of the wrong kind."""
 
+    reason = "bad_form"
+
 
 class UnsupportedMediaType(RequestError):
     """The body is not ``multipart/form-data``."""
 
+    reason = "not_multipart"
     status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
 
 
 class TooLarge(RequestError):
     """Over a byte or pixel cap."""
 
+    reason = "too_large"
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class Unauthorized(RequestError):
+    """An API key is required and was missing or wrong."""
+
+    reason = "unauthorized"
+    status = HTTPStatus.UNAUTHORIZED
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class Unavailable(RequestError):
+    """The service is overloaded or a model service failed; the client should retry later."""
+
+    reason = "unavailable"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    retry_after_seconds = 1
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class TimedOut(Unavailable):
+    """The request took longer than the configured timeout."""
+
+    reason = "timeout"
+    status = HTTPStatus.GATEWAY_TIMEOUT

@@ -19,6 +19,7 @@ _MAGIC = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n"}
 _READERS = {"JPEG": JpegImagePlugin.JpegImageFile, "PNG": PngImagePlugin.PngImageFile}
 # Transparent pixels are shown on the grey YOLO pads its letterbox with.
 _BACKGROUND = (114, 114, 114)
+_ORIENTATION = 0x0112  # EXIF tag
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
 
 
@@ -46,12 +47,30 @@ def decode_image(data: bytes, *, field: str, max_bytes: int, max_pixels: int) ->
                 f"the image is {width}x{height} pixels, over the limit of {max_pixels} pixels",
                 field=field,
             )
+        fast = _decode_plain_jpeg(data, image)
+        if fast is not None:
+            return fast
         image.load()
         return _to_rgb_array(ImageOps.exif_transpose(image))
     except TooLarge:
         raise
     except _DECODE_ERRORS as error:
         raise BadImage(f"the {kind} data is truncated or corrupt ({error})", field=field) from error
+
+
+def _decode_plain_jpeg(data: bytes, header: Image.Image) -> np.ndarray | None:
+    """OpenCV's decoder (same pixels, about 3x faster than PIL's here) for the common case: a
+    complete colour or greyscale JPEG with no EXIF rotation. None for anything else, which PIL
+    decodes, since OpenCV would conceal truncation instead of refusing it."""
+    if header.format != "JPEG" or header.mode not in ("RGB", "L"):
+        return None
+    if header.getexif().get(_ORIENTATION, 1) != 1 or not data.rstrip(b"\0")[-2:] == b"\xff\xd9":
+        return None
+    flags = cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if decoded is None or decoded.shape[:2] != (header.height, header.width):
+        return None
+    return decoded
 
 
 def _to_rgb_array(image: Image.Image) -> np.ndarray:

@@ -18,6 +18,10 @@ from reid.images import downscale_to_max_side
 from reid.matching import cosine_similarity, match
 from reid.schemas import CompareResponse, ImageSize, Match, ModelTags, Person
 
+NOT_MATCHABLE_TOO_SMALL = "too_small"
+NOT_MATCHABLE_CUT_OFF = "cut_off"
+NOT_MATCHABLE_OVER_LIMIT = "over_limit"
+
 # list of (H, W, 3) uint8 RGB images -> per image (N, 5) float32 [x1, y1, x2, y2, confidence]
 DetectFn = Callable[[list[np.ndarray]], Awaitable[list[np.ndarray]]]
 # list of (h, w, 3) uint8 RGB crops -> (N, D) float32, rows of unit length
@@ -33,6 +37,7 @@ class PersonRules:
     min_height: int = 0  # persons shorter than this (uploaded pixels) are not matchable
     min_aspect: float = 0.0  # nor those with height / width under this
     padding: float = 0.0  # crop this fraction of the box size more on every side
+    max_persons: int = 50  # most persons per image embedded, the most confident first
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PersonRules:
@@ -42,6 +47,7 @@ class PersonRules:
             min_height=settings.min_person_height,
             min_aspect=settings.min_person_aspect,
             padding=settings.box_padding,
+            max_persons=settings.max_persons,
         )
 
 
@@ -51,7 +57,12 @@ class Persons:
 
     boxes: np.ndarray  # (N, 4) int64 pixel xyxy in the image as uploaded
     confidence: np.ndarray  # (N,) float32
-    matchable: np.ndarray  # (N,) bool: big and whole enough to identify
+    reason: np.ndarray  # (N,) str: why a person is not matchable, "" when it is
+
+    @property
+    def matchable(self) -> np.ndarray:
+        """``(N,)`` bool: big and whole enough to identify, and within the per-image cap."""
+        return self.reason == ""
 
 
 class PairAnalysis(NamedTuple):
@@ -60,6 +71,7 @@ class PairAnalysis(NamedTuple):
     sizes: list[tuple[int, int]]  # (width, height) per image
     persons: list[Persons]
     similarity: np.ndarray  # (N1, N2) cosine; -1 where either person is not matchable
+    max_persons: int  # the per-image cap the persons were taken under
 
 
 def persons_from_detections(
@@ -72,8 +84,13 @@ def persons_from_detections(
     order = reading_order(boxes)
     boxes, confidence = boxes[order], confidence[order]
     heights, widths = boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]
-    matchable = (heights >= rules.min_height) & (heights >= rules.min_aspect * widths)
-    return Persons(boxes=boxes, confidence=confidence, matchable=matchable)
+    reason = np.full(len(boxes), "", dtype=object)
+    reason[heights < rules.min_aspect * widths] = NOT_MATCHABLE_CUT_OFF
+    reason[heights < rules.min_height] = NOT_MATCHABLE_TOO_SMALL
+    candidates = np.flatnonzero(reason == "")
+    over = candidates[np.argsort(-confidence[candidates], kind="stable")][rules.max_persons :]
+    reason[over] = NOT_MATCHABLE_OVER_LIMIT
+    return Persons(boxes=boxes, confidence=confidence, reason=reason)
 
 
 async def find_persons(images: list[np.ndarray], detect: DetectFn, rules: PersonRules) -> list[Persons]:
@@ -111,9 +128,8 @@ async def analyse_pair(
     first, second = await embed_persons(images, persons, embed, rules.padding)
     similarity = np.full((len(persons[0].boxes), len(persons[1].boxes)), -1.0, dtype=np.float32)
     similarity[np.ix_(persons[0].matchable, persons[1].matchable)] = cosine_similarity(first, second)
-    return PairAnalysis(
-        sizes=[(image.shape[1], image.shape[0]) for image in images], persons=persons, similarity=similarity
-    )
+    sizes = [(image.shape[1], image.shape[0]) for image in images]
+    return PairAnalysis(sizes=sizes, persons=persons, similarity=similarity, max_persons=rules.max_persons)
 
 
 def build_response(analysis: PairAnalysis, threshold: float, models: ModelTags) -> CompareResponse:
@@ -143,14 +159,21 @@ def build_response(analysis: PairAnalysis, threshold: float, models: ModelTags) 
         image1_size=ImageSize(width=width1, height=height1),
         image2_size=ImageSize(width=width2, height=height2),
         threshold=threshold,
+        max_persons_matched=analysis.max_persons,
         models=models,
     )
 
 
 def _person_list(persons: Persons) -> list[Person]:
     return [
-        Person(index=i, bbox=box.tolist(), confidence=round(float(conf), 6), matchable=bool(ok))
-        for i, (box, conf, ok) in enumerate(zip(persons.boxes, persons.confidence, persons.matchable))
+        Person(
+            index=i,
+            bbox=box.tolist(),
+            confidence=round(float(conf), 6),
+            matchable=not why,
+            not_matchable_reason=why or None,
+        )
+        for i, (box, conf, why) in enumerate(zip(persons.boxes, persons.confidence, persons.reason))
     ]
 
 

@@ -6,7 +6,7 @@ the rest are additions.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -32,7 +32,14 @@ class Person(BaseModel):
     index: int = Field(ge=0)
     bbox: Box
     confidence: float = Field(ge=0.0, le=1.0, description="Detector confidence.")
-    matchable: bool = Field(description="False when the person is too small or too cut off to identify.")
+    matchable: bool = Field(description="False when the person is not compared with the other image's persons.")
+    not_matchable_reason: Literal["too_small", "cut_off", "over_limit"] | None = Field(
+        None,
+        description=(
+            "too_small: shorter than REID_MIN_PERSON_HEIGHT; cut_off: height/width under REID_MIN_PERSON_ASPECT;"
+            " over_limit: beyond the image's max_persons_matched most confident persons."
+        ),
+    )
 
 
 class ImageSize(BaseModel):
@@ -60,12 +67,13 @@ class CompareResponse(BaseModel):
     )
     image2_persons: list[Person] = Field(description="The same for image2.")
     image1_not_matchable: list[int] = Field(
-        description="Indices of image1 persons too small or too cut off to identify: counted, never matched."
+        description="Indices of image1 persons counted but never matched (see not_matchable_reason)."
     )
     image2_not_matchable: list[int] = Field(description="The same for image2.")
     image1_size: ImageSize
     image2_size: ImageSize
     threshold: float = Field(description="Similarity threshold used: matches have at least this similarity.")
+    max_persons_matched: int = Field(description="At most this many persons per image are compared (the cap).")
     models: ModelTags
 
 

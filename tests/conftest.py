@@ -40,7 +40,7 @@ def require_shared() -> None:
 def model_store() -> Path:
     """The test run's BentoML store, holding the shared detector and embedder."""
     require_shared()
-    from scripts.import_models import main as import_models
+    from reid.importer import main as import_models
 
     assert import_models(["--from", str(MODELS)]) == 0
     return Path(os.environ["BENTOML_HOME"])
@@ -60,68 +60,10 @@ def local_reid(model_store, settings):
     return LocalReID(settings)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """``bentoml serve .`` in a process group of its own, on a free loopback port."""
-
-    def __init__(self, env: dict[str, str] | None = None, startup_timeout: float = 300.0) -> None:
-        import subprocess
-        import sys
-        import time
-
-        import httpx
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(tempfile.mkstemp(prefix="reid-serve-", suffix=".log")[1])
-        bentoml_cli = Path(sys.executable).parent / "bentoml"
-        self.process = subprocess.Popen(
-            [str(bentoml_cli), "serve", ".", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=self.log_path.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"bentoml serve exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=10).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"bentoml serve not ready in {startup_timeout} s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        import signal
-        import subprocess
-
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-
 @pytest.fixture(scope="session")
 def server(model_store):
     """A live service with the shared models, shared by the end-to-end tests."""
-    running = Server()
-    yield running
-    running.stop()
+    from reid.processes import serve_bentoml
+
+    with serve_bentoml() as running:
+        yield running

@@ -70,12 +70,12 @@ def test_scene_pair_with_known_matches():
     truth2 = truth([2, 1, 4], [[0, 0, 10, 30], [20, 0, 30, 30], [60, 0, 70, 30]])
     boxes1 = np.array([[0, 0, 10, 30], [20, 0, 30, 30], [40, 0, 50, 30], [80, 80, 90, 90]])
     boxes2 = np.array([[0, 0, 10, 30], [20, 0, 30, 30], [60, 0, 70, 30], [80, 80, 90, 90]])
-    persons = [Persons(b, np.full(4, 0.9, np.float32), np.ones(4, bool)) for b in (boxes1, boxes2)]
+    persons = [Persons(b, np.full(4, 0.9, np.float32), np.full(4, "", dtype=object)) for b in (boxes1, boxes2)]
     similarity = np.full((4, 4), 0.1, np.float32)
     similarity[0, 1] = 0.9  # person 1 -> person 1: right
     similarity[1, 2] = 0.8  # person 2 -> person 4: wrong
     similarity[3, 3] = 0.95  # unlabelled -> unlabelled: not scored
-    analysis = PairAnalysis(sizes=[(100, 100)] * 2, persons=persons, similarity=similarity)
+    analysis = PairAnalysis(sizes=[(100, 100)] * 2, persons=persons, similarity=similarity, max_persons=50)
     score = score_pair(build_response(analysis, 0.5, ModelTags(detector="d", embedder="e")), truth1, truth2)
     assert (score.matches, score.correct, score.unlabelled) == (2, 1, 1)
     assert score.precision == 0.5

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from reid.guard import UploadGuard
+from reid.guard import RequestGuard, optional_unit_interval
 
 pytestmark = pytest.mark.anyio
 
@@ -21,9 +21,16 @@ async def echo(scope, receive, send):
     await send({"type": "http.response.body", "body": body})
 
 
-def client(max_bytes: int = 10_000) -> httpx.AsyncClient:
-    app = UploadGuard(echo, paths=("/compare",), file_fields=FILES, text_fields=("threshold",), max_bytes=max_bytes)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+def client(max_bytes: int = 10_000, app=echo, **options) -> httpx.AsyncClient:
+    guard = RequestGuard(
+        app,
+        paths=("/compare",),
+        file_fields=FILES,
+        text_fields={"threshold": optional_unit_interval},
+        max_bytes=max_bytes,
+        **options,
+    )
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=guard), base_url="http://test")
 
 
 def body(*parts: tuple[str, str | None, bytes]) -> tuple[bytes, str]:
@@ -59,8 +66,23 @@ async def test_a_good_form_reaches_the_app_unchanged():
         ([("image1", None, b"http://169.254.169.254/latest"), GOOD[1]], "image1", "uploaded file"),
         ([*GOOD[:2], ("threshold", "t.txt", b"0.5")], "threshold", "text value"),
         ([GOOD[0], GOOD[1]] + [(f"f{i}", None, b"x") for i in range(100)], "f0", "unknown field"),
+        ([*GOOD[:2], ("threshold", None, b"9" * 2_000)], "threshold", "longer than"),
+        ([*GOOD[:2], ("threshold", None, b"NaN")], "threshold", "from 0 to 1"),
+        ([*GOOD[:2], ("threshold", None, b"1.5")], "threshold", "from 0 to 1"),
+        ([*GOOD[:2], ("threshold", None, b"")], "threshold", "from 0 to 1"),
     ],
-    ids=["missing", "duplicated", "extra", "url-in-file-field", "file-in-text-field", "hundred-parts"],
+    ids=[
+        "missing",
+        "duplicated",
+        "extra",
+        "url-in-file-field",
+        "file-in-text-field",
+        "hundred-parts",
+        "threshold-2kB",
+        "threshold-nan",
+        "threshold-over-1",
+        "threshold-empty",
+    ],
 )
 async def test_bad_forms_get_a_400_naming_the_field(parts, field, words):
     response = await post(parts)
@@ -110,3 +132,52 @@ async def test_other_paths_and_methods_pass_through():
     async with client() as http:
         assert (await http.post("/other", content=b"anything")).status_code == 200
         assert (await http.get("/compare")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"authorization": "Bearer wrong"}, 401),
+        ({"x-api-key": "s3cret-but-longer"}, 401),
+        ({"authorization": "Basic s3cret"}, 401),
+        ({"authorization": "Bearer s3cret"}, 200),
+        ({"x-api-key": "s3cret"}, 200),
+    ],
+    ids=["none", "wrong-bearer", "wrong-header", "basic", "bearer", "x-api-key"],
+)
+async def test_api_key(headers, status):
+    content, content_type = body(*GOOD)
+    async with client(api_key="s3cret") as http:
+        response = await http.post("/compare", content=content, headers={"content-type": content_type, **headers})
+        assert response.status_code == status
+        if status == 401:
+            assert "API key" in response.json()["error"] and response.headers["www-authenticate"] == "Bearer"
+        # Health and other endpoints stay open.
+        assert (await http.get("/readyz")).status_code == 200
+
+
+async def test_requests_over_the_in_flight_limit_get_503_with_retry_after():
+    import asyncio
+
+    release = asyncio.Event()
+
+    async def slow(scope, receive, send):
+        await release.wait()
+        await echo(scope, receive, send)
+
+    content, content_type = body(*GOOD)
+    async with client(app=slow, max_in_flight=2) as http:
+        send = [
+            asyncio.create_task(http.post("/compare", content=content, headers={"content-type": content_type}))
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.1)
+        busy = await http.post("/compare", content=content, headers={"content-type": content_type})
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert "busy" in busy.json()["error"]
+        release.set()
+        assert [r.status_code for r in await asyncio.gather(*send)] == [200, 200]
+        # Capacity is given back once requests finish.
+        again = await http.post("/compare", content=content, headers={"content-type": content_type})
+        assert again.status_code == 200

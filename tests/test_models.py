@@ -79,3 +79,24 @@ def test_same_person_in_two_frames_is_more_similar_than_different_people(detecti
         queries += len(common)
     assert np.mean(same) - np.mean(different) >= 0.25
     assert correct / queries >= 0.9, f"rank-1 {correct / queries:.3f}"
+
+
+def test_fast_jpeg_decoder_gives_the_plain_decoders_pixels_and_boxes(local_reid):
+    import io
+
+    from PIL import Image
+
+    from reid.boxes import box_iou
+    from reid.images import decode_image
+
+    for seq in all_sequences():
+        path = seq.frames[first_and_last(seq)[0]]
+        data = path.read_bytes()
+        fast = decode_image(data, field="image", max_bytes=1 << 30, max_pixels=1 << 30)
+        plain = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        assert np.abs(fast.astype(int) - plain.astype(int)).max() <= 1, seq.name
+        boxes = [
+            asyncio.run(find_persons([img], local_reid.detect, local_reid.rules))[0].boxes for img in (fast, plain)
+        ]
+        if len(boxes[1]):
+            assert box_iou(boxes[1].astype(float), boxes[0].astype(float)).max(axis=1).min() >= 0.9, seq.name

@@ -1,0 +1,222 @@
+"""Closed-loop load on POST /compare over loopback: ours against the plain pipeline, one run.
+
+    python scripts/benchmark.py --clients 1 8 --requests 60 --json bench.json
+
+Starts the service (`bentoml serve .`, or takes --url) and the plain pipeline
+(scripts/plain_pipeline.py, unless --no-plain), warms each up, then for each client count
+drives C concurrent clients until N requests are done or the time bound passes, cycling
+1080p MOT17 frame pairs (or --pairs DIR). Reports requests/s, p50/p95/p99 latency, errors by
+status, peak RSS of every server process, time to /readyz, and our figures over the plain
+pipeline's as ratios. Each system runs alone on the machine while it is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from reid.processes import MemoryWatch, ServerProcess, free_port, serve_bentoml  # noqa: E402
+
+DEFAULT_PAIRS = [("MOT17-04-FRCNN", 1, 8), ("MOT17-02-FRCNN", 1, 4), ("MOT17-13-FRCNN", 1, 5)]
+
+
+def mot17_pairs(data: Path) -> list[tuple[bytes, bytes]]:
+    def frame(seq: str, number: int) -> bytes:
+        return (data / "mot17" / seq / "img1" / f"{number:06d}.jpg").read_bytes()
+
+    return [(frame(seq, a), frame(seq, b)) for seq, a, b in DEFAULT_PAIRS]
+
+
+def folder_pairs(folder: Path) -> list[tuple[bytes, bytes]]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    return [(a.read_bytes(), b.read_bytes()) for a, b in zip(files[::2], files[1::2])]
+
+
+def post(client, url: str, pair: tuple[bytes, bytes]) -> int:
+    files = {"image1": ("a.jpg", pair[0], "image/jpeg"), "image2": ("b.jpg", pair[1], "image/jpeg")}
+    return client.post(f"{url}/compare", files=files).status_code
+
+
+def closed_loop(url: str, pairs, clients: int, requests: int, seconds: float) -> dict:
+    """C clients, each sending its next request as soon as its last one is answered."""
+    import httpx
+
+    latencies: list[float] = []
+    statuses: Counter = Counter()
+    issued = iter(range(requests))
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client_loop() -> None:
+        with httpx.Client(timeout=120) as client:
+            while time.monotonic() < deadline:
+                with lock:
+                    index = next(issued, None)
+                if index is None:
+                    return
+                started = time.perf_counter()
+                try:
+                    status = post(client, url, pairs[index % len(pairs)])
+                except httpx.HTTPError as error:
+                    status = type(error).__name__
+                elapsed = time.perf_counter() - started
+                with lock:
+                    statuses[status] += 1
+                    if status == 200:
+                        latencies.append(elapsed)
+
+    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    ms = np.array(latencies) * 1000
+    return {
+        "clients": clients,
+        "requests": sum(statuses.values()),
+        "ok": statuses.get(200, 0),
+        "errors": {str(k): v for k, v in statuses.items() if k != 200},
+        "rps": statuses.get(200, 0) / wall,
+        "p50_ms": float(np.percentile(ms, 50)) if len(ms) else None,
+        "p95_ms": float(np.percentile(ms, 95)) if len(ms) else None,
+        "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None,
+    }
+
+
+def measure(name: str, server: ServerProcess | None, url: str, pairs, args) -> dict:
+    import httpx
+
+    with httpx.Client(timeout=120) as client:
+        for i in range(args.warmup):
+            post(client, url, pairs[i % len(pairs)])
+    watch = MemoryWatch(server.processes()) if server else None
+    runs = [closed_loop(url, pairs, c, args.requests, args.seconds) for c in args.clients]
+    peak = watch.stop() if watch else {}
+    return {
+        "system": name,
+        "startup_s": server.startup_seconds if server else None,
+        "peak_rss_mb": {k: round(v / 2**20) for k, v in peak.items()},
+        "runs": runs,
+    }
+
+
+def start_plain(models: Path, detector: str, embedder: str) -> ServerProcess:
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "scripts.plain_pipeline:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    env = {
+        "PLAIN_DETECTOR": str(models / detector),
+        "PLAIN_EMBEDDER": str(models / embedder),
+        "YOLO_OFFLINE": "1",
+        "YOLO_VERBOSE": "False",
+    }
+    return ServerProcess(command, port, env=env)
+
+
+def ratios(ours: dict, plain: dict) -> dict:
+    result = {}
+    for mine, theirs in zip(ours["runs"], plain["runs"]):
+        c = mine["clients"]
+        result[f"rps_x_{c}_clients"] = mine["rps"] / theirs["rps"] if theirs["rps"] else None
+        if mine["p50_ms"] and theirs["p50_ms"]:
+            result[f"p50_x_{c}_clients"] = mine["p50_ms"] / theirs["p50_ms"]
+    return result
+
+
+def markdown(systems: list[dict], baseline: dict | None) -> str:
+    lines = [
+        "| system | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms | req/s ratio | p50 ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for system in systems:
+        base_runs = {r["clients"]: r for r in baseline["runs"]} if baseline else {}
+        for run in system["runs"]:
+            base = base_runs.get(run["clients"])
+            rps_ratio = f"{run['rps'] / base['rps']:.2f}" if base and base["rps"] else ""
+            p50_ratio = f"{run['p50_ms'] / base['p50_ms']:.2f}" if base and base["p50_ms"] and run["p50_ms"] else ""
+            errors = ", ".join(f"{k}: {v}" for k, v in run["errors"].items()) or "0"
+            lines.append(
+                f"| {system['system']} | {run['clients']} | {run['requests']} | {errors} | {run['rps']:.2f} | "
+                f"{run['p50_ms'] or 0:.0f} | {run['p95_ms'] or 0:.0f} | {run['p99_ms'] or 0:.0f} | "
+                f"{rps_ratio} | {p50_ratio} |"
+            )
+    lines += ["", "| system | time to /readyz s | peak RSS MB per process |", "|---|---|---|"]
+    for system in systems:
+        rss = ", ".join(f"{k} {v}" for k, v in system["peak_rss_mb"].items())
+        startup = f"{system['startup_s']:.1f}" if system["startup_s"] else ""
+        lines.append(f"| {system['system']} | {startup} | {rss} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="benchmark this running service instead of starting one")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--requests", type=int, default=60, help="requests per client count")
+    parser.add_argument("--seconds", type=float, default=120, help="time bound per client count")
+    parser.add_argument("--warmup", type=int, default=6)
+    parser.add_argument("--pairs", type=Path, help="a folder of images, taken two by two")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--models", type=Path, default=Path("../shared/models"), help="for the plain pipeline")
+    parser.add_argument("--plain-detector", default="yolov8n_int8_openvino_model")
+    parser.add_argument("--plain-embedder", default="osnet_x0_25_msmt17.pth")
+    parser.add_argument("--no-plain", action="store_true")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="also measure the service with these REID_ settings, e.g. osnet:embedder_model=x",
+    )
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    pairs = folder_pairs(args.pairs) if args.pairs else mot17_pairs(args.data)
+    systems = []
+    if args.url:
+        systems.append(measure("ours", None, args.url, pairs, args))
+    else:
+        configs = [("ours", {})] + [
+            (name, {f"REID_{k.upper()}": v for k, v in (kv.split("=", 1) for kv in spec.split(","))})
+            for name, spec in (v.split(":", 1) for v in args.variant)
+        ]
+        for name, env in configs:
+            with serve_bentoml(env=env) as server:
+                systems.append(measure(name, server, server.url, pairs, args))
+    baseline = None
+    if not args.no_plain:
+        with start_plain(args.models.resolve(), args.plain_detector, args.plain_embedder) as plain:
+            baseline = measure("plain pipeline", plain, plain.url, pairs, args)
+        systems.append(baseline)
+    print(markdown(systems, baseline))
+    if args.json:
+        report = {"systems": systems}
+        if baseline:
+            report["ratios"] = {s["system"]: ratios(s, baseline) for s in systems if s is not baseline}
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

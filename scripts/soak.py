@@ -1,0 +1,135 @@
+"""A bounded soak of POST /compare over loopback: real MOT17 frame pairs mixed with hostile
+requests, memory and statuses watched.
+
+    python scripts/soak.py --requests 2000 --clients 8 --minutes 30 --json soak.json
+
+Records the RSS of every service process after warm-up and at the end, every status (each
+request's expected status is known), and the p99 latency of the real pairs. Exits 1 on any
+5xx or unexpected status, or RSS growth over --max-growth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from reid.processes import MemoryWatch, serve_bentoml  # noqa: E402
+from scripts.benchmark import mot17_pairs  # noqa: E402
+from scripts.hostile import cases  # noqa: E402
+
+
+def workload(data: Path, bad_share: float, seed: int = 0):
+    """An endless, reproducible stream of (name, request kwargs, expected status)."""
+    pairs = [
+        ("mot17 pair", {"files": {"image1": ("a.jpg", a, "image/jpeg"), "image2": ("b.jpg", b, "image/jpeg")}}, 200)
+        for a, b in mot17_pairs(data)
+    ]
+    hostile = cases()
+    rng = random.Random(seed)
+    while True:
+        yield rng.choice(hostile) if rng.random() < bad_share else rng.choice(pairs)
+
+
+def soak(url: str, args) -> dict:
+    import httpx
+
+    stream = workload(args.data, args.bad_share)
+    lock = threading.Lock()
+    statuses: Counter = Counter()
+    unexpected: Counter = Counter()
+    latencies: list[float] = []
+    remaining = [args.requests]
+    deadline = time.monotonic() + args.minutes * 60
+
+    def client_loop() -> None:
+        with httpx.Client(timeout=120) as client:
+            while time.monotonic() < deadline:
+                with lock:
+                    if remaining[0] == 0:
+                        return
+                    remaining[0] -= 1
+                    name, kwargs, expected = next(stream)
+                started = time.perf_counter()
+                try:
+                    status = client.post(f"{url}/compare", **kwargs).status_code
+                except httpx.HTTPError as error:
+                    status = type(error).__name__
+                with lock:
+                    statuses[status] += 1
+                    if status != expected:
+                        unexpected[f"{name}: {status}"] += 1
+                    if name == "mot17 pair" and status == 200:
+                        latencies.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=client_loop) for _ in range(args.clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {
+        "requests": sum(statuses.values()),
+        "seconds": time.perf_counter() - started,
+        "statuses": {str(k): v for k, v in sorted(statuses.items(), key=str)},
+        "unexpected": dict(unexpected),
+        "server_errors": sum(v for k, v in statuses.items() if not isinstance(k, int) or k >= 500),
+        "p99_ms": float(np.percentile(np.array(latencies) * 1000, 99)) if latencies else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="soak this running service instead of starting one (no RSS then)")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--warmup", type=int, default=40, help="real pairs before the first RSS reading")
+    parser.add_argument("--bad-share", type=float, default=0.3, help="share of hostile requests")
+    parser.add_argument("--max-growth", type=float, default=0.10, help="largest RSS growth allowed after warm-up")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    import httpx
+
+    def run(url: str, server=None) -> dict:
+        pairs = mot17_pairs(args.data)
+        with httpx.Client(timeout=120) as client:
+            for i in range(args.warmup):
+                a, b = pairs[i % len(pairs)]
+                client.post(f"{url}/compare", files={"image1": ("a.jpg", a), "image2": ("b.jpg", b)})
+        watch = MemoryWatch(server.processes()) if server else None
+        after_warmup = watch.sample() if watch else {}
+        report = soak(url, args)
+        if watch:
+            watch.stop()
+            end = watch.sample()
+            report["rss_mb_after_warmup"] = {k: round(v / 2**20) for k, v in after_warmup.items()}
+            report["rss_mb_end"] = {k: round(v / 2**20) for k, v in end.items()}
+            report["rss_growth"] = {k: end[k] / after_warmup[k] - 1 for k in end if after_warmup.get(k)}
+        return report
+
+    if args.url:
+        report = run(args.url)
+    else:
+        with serve_bentoml() as server:
+            report = run(server.url, server)
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    growth_ok = all(g <= args.max_growth for g in report.get("rss_growth", {}).values())
+    return 0 if report["server_errors"] == 0 and not report["unexpected"] and growth_ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

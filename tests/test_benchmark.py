@@ -1,0 +1,36 @@
+"""A smoke run of scripts/benchmark.py: a handful of requests, a table, no errors. Never a time."""
+
+import json
+
+from scripts.benchmark import main as benchmark
+from tests.conftest import DATA, MODELS
+
+
+def test_benchmark_smoke(server, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    args = [
+        "--url",
+        server.url,
+        "--clients",
+        "1",
+        "2",
+        "--requests",
+        "4",
+        "--warmup",
+        "1",
+        "--data",
+        str(DATA),
+        "--models",
+        str(MODELS),
+        "--json",
+        str(out),
+    ]
+    assert benchmark(args) == 0
+    table = capsys.readouterr().out
+    assert "| ours | 1 |" in table and "| plain pipeline | 2 |" in table
+    report = json.loads(out.read_text())
+    for system in report["systems"]:
+        for run in system["runs"]:
+            assert run["errors"] == {} and run["ok"] == run["requests"] == 4
+    assert set(report["ratios"]["ours"]) >= {"rps_x_1_clients", "rps_x_2_clients", "p50_x_1_clients"}
+    assert report["systems"][-1]["peak_rss_mb"]["main"] > 0
