@@ -55,6 +55,10 @@ class Settings(BaseSettings):
         0.0, ge=0.0, le=1.0, description="Crop each person with this fraction of the box size added on every side."
     )
 
+    device: str = Field(
+        "cpu", description="cpu, or cuda[:N] for a .pt detector and a torchreid embedder (exports stay on the CPU)."
+    )
+
     # PersonEmbedder.
     embed_flip: bool = Field(False, description="Average each crop's embedding with its mirror image's.")
     embedder_max_batch_size: int = Field(256, ge=1, description="Crops per adaptive batch.")

@@ -37,6 +37,7 @@ class YoloDetector:
         max_detections: int,
         min_box_side: float,
         image_size: int,
+        device: str = "cpu",
     ) -> None:
         ultralytics = load_ultralytics()
         self.model = ultralytics.YOLO(str(weights), task="detect")
@@ -47,6 +48,7 @@ class YoloDetector:
             max_det=max_detections,
             imgsz=image_size,
             classes=[PERSON_CLASS],
+            device=device,
             verbose=False,
         )
         self.min_box_side = min_box_side

@@ -8,6 +8,7 @@ with, so that the model file, not a flag, decides how it runs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -65,33 +66,57 @@ def preprocess(crops: list[np.ndarray], spec: Preprocess) -> np.ndarray:
     return batch
 
 
+# Batches are padded to a multiple of this: runtimes that keep compiled kernels per input shape
+# (OpenVINO's CPU plugin) then see a few shapes, not one per crop count, and memory stays flat.
+BATCH_QUANTUM = 8
+
+
+def _pad_batch(batch: np.ndarray, quantum: int) -> np.ndarray:
+    """``(N, C, H, W)`` padded with zero rows up to a multiple of ``quantum``."""
+    missing = -len(batch) % quantum
+    if not missing:
+        return batch
+    return np.concatenate([batch, np.zeros((missing, *batch.shape[1:]), dtype=batch.dtype)])
+
+
 def l2_normalise(features: np.ndarray) -> np.ndarray:
     """Rows of ``(N, D)`` scaled to unit length (a zero row stays zero)."""
     norms = np.linalg.norm(features, axis=1, keepdims=True)
     return np.divide(features, norms, out=np.zeros_like(features), where=norms > 0).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """Where a network runs: CPU threads (0: the runtime's default) and device ("cpu", "cuda", "cuda:1")."""
+
+    threads: int = 0
+    device: str = "cpu"
+
+
 class Embedder:
     """Runs a stored embedder: ``embed(crops) -> (N, D)`` float32, rows of unit length."""
 
     def __init__(
-        self, folder: Path, spec: EmbedderSpec, *, threads: int = 0, flip: bool = False, chunk: int = 64
+        self, folder: Path, spec: EmbedderSpec, *, runtime: Runtime = Runtime(), flip: bool = False, chunk: int = 64
     ) -> None:
+        if runtime.device != "cpu" and spec.backend != "torchreid":
+            raise ValueError(f"the {spec.backend} backend runs on the CPU; device {runtime.device} needs torchreid")
         self.spec = spec
         self.flip = flip
         self.chunk = chunk
-        self.network = _BACKENDS[spec.backend](Path(folder) / spec.weights, spec, threads)
+        self.network = _BACKENDS[spec.backend](Path(folder) / spec.weights, spec, runtime)
 
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:
         if not crops:
             return np.zeros((0, self.spec.embedding_dim), dtype=np.float32)
         parts = []
         for start in range(0, len(crops), self.chunk):
-            batch = preprocess(crops[start : start + self.chunk], self.spec.preprocess)
+            chunk = crops[start : start + self.chunk]
+            batch = _pad_batch(preprocess(chunk, self.spec.preprocess), BATCH_QUANTUM)
             features = self.network(batch)
             if self.flip:
                 features = features + self.network(np.ascontiguousarray(batch[..., ::-1]))
-            parts.append(features)
+            parts.append(features[: len(chunk)])
         return l2_normalise(np.concatenate(parts).astype(np.float32))
 
 
@@ -117,25 +142,25 @@ def load_torchreid_state(weights: Path, architecture: str):
     return network.eval()
 
 
-def _torchreid(weights: Path, spec: EmbedderSpec, threads: int) -> Network:
+def _torchreid(weights: Path, spec: EmbedderSpec, runtime: Runtime) -> Network:
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)
-    network = load_torchreid_state(weights, spec.architecture)
+    if runtime.threads:
+        torch.set_num_threads(runtime.threads)
+    network = load_torchreid_state(weights, spec.architecture).to(runtime.device)
 
     def run(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return network(torch.from_numpy(batch)).numpy()
+            return network(torch.from_numpy(batch).to(runtime.device)).cpu().numpy()
 
     return run
 
 
-def _onnx(weights: Path, spec: EmbedderSpec, threads: int) -> Network:
+def _onnx(weights: Path, spec: EmbedderSpec, runtime: Runtime) -> Network:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = runtime.threads
     options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(weights), options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
@@ -146,7 +171,7 @@ def _onnx(weights: Path, spec: EmbedderSpec, threads: int) -> Network:
     return run
 
 
-def _openvino(weights: Path, spec: EmbedderSpec, threads: int) -> Network:
+def _openvino(weights: Path, spec: EmbedderSpec, runtime: Runtime) -> Network:
     import openvino
 
     core = openvino.Core()
@@ -156,8 +181,8 @@ def _openvino(weights: Path, spec: EmbedderSpec, threads: int) -> Network:
     # Explicit: on CPUs with bf16 units OpenVINO would otherwise pick bf16 for every model, which
     # moves OSNet x0_25's embeddings by up to 1e-1 (measured) but Intel's FP16 models by under 1e-3.
     config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": spec.precision}
-    if threads:
-        config["INFERENCE_NUM_THREADS"] = threads
+    if runtime.threads:
+        config["INFERENCE_NUM_THREADS"] = runtime.threads
     compiled = core.compile_model(model, "CPU", config)
     request = compiled.create_infer_request()
 
@@ -167,7 +192,7 @@ def _openvino(weights: Path, spec: EmbedderSpec, threads: int) -> Network:
     return run
 
 
-_BACKENDS: dict[str, Callable[[Path, EmbedderSpec, int], Network]] = {
+_BACKENDS: dict[str, Callable[[Path, EmbedderSpec, Runtime], Network]] = {
     "torchreid": _torchreid,
     "onnx": _onnx,
     "openvino": _openvino,

@@ -11,7 +11,7 @@ import numpy as np
 
 from reid.config import Settings
 from reid.detection import YoloDetector
-from reid.embedding import Embedder
+from reid.embedding import Embedder, Runtime
 from reid.pipeline import PairAnalysis, PersonRules, analyse_pair, build_response
 from reid.schemas import CompareResponse, ModelTags
 from reid.store import open_detector, open_embedder, stored_model
@@ -27,6 +27,8 @@ def load_detector(model, settings: Settings) -> YoloDetector:
         max_detections=settings.max_detections,
         min_box_side=settings.min_box_side,
         image_size=spec.image_size,
+        # Exports (OpenVINO, ONNX) run on the CPU; a .pt may run on a GPU.
+        device=settings.device if spec.backend == "pytorch" else "cpu",
     )
     detector.detect([np.zeros((spec.image_size, spec.image_size, 3), np.uint8)])
     return detector
@@ -35,7 +37,10 @@ def load_detector(model, settings: Settings) -> YoloDetector:
 def load_embedder(model, settings: Settings) -> Embedder:
     """A warmed-up embedder from a stored model (``bentoml.Model``)."""
     folder, spec = open_embedder(model)
-    embedder = Embedder(folder, spec, threads=settings.embedder_threads, flip=settings.embed_flip)
+    runtime = Runtime(
+        threads=settings.embedder_threads, device=settings.device if spec.backend == "torchreid" else "cpu"
+    )
+    embedder = Embedder(folder, spec, runtime=runtime, flip=settings.embed_flip)
     embedder.embed([np.zeros((spec.preprocess.height, spec.preprocess.width, 3), np.uint8)] * 2)
     return embedder
 

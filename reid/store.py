@@ -44,7 +44,7 @@ def sha256_files(folder: Path) -> dict[str, str]:
 def verify_files(folder: Path, expected: dict[str, str], tag: str) -> None:
     """Raise :class:`ModelIntegrityError` naming the first file that is missing or altered."""
     for name, digest in expected.items():
-        path = folder / name
+        path = (folder / name).resolve()
         if not path.is_file():
             raise ModelIntegrityError(f"model {tag}: file {path} is missing")
         if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
