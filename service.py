@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from reid.config import get_settings
 from reid.errors import RequestError
 from reid.guard import RequestGuard, optional_unit_interval
-from reid.processes import MemoryReleaser, tune_malloc
+from reid.memory import MemoryReleaser, tune_malloc
 from reid.schemas import CompareResponse
 
 settings = get_settings()
@@ -133,13 +133,11 @@ class ReID:
         threshold: Threshold = None,
     ) -> CompareResponse:
         """Find the persons in both images and say which of them are the same people."""
-        try:
-            _, answer = await self._answer(image1, image2, threshold)
-        except RequestError as error:
-            return refuse(error)
-        finally:
-            after_request()
-        return answer
+
+        async def as_json(images: list[np.ndarray], answer: CompareResponse) -> CompareResponse:
+            return answer
+
+        return await self._respond(image1, image2, threshold, as_json)
 
     @bentoml.api(route="/compare/visualize")
     async def visualize(
@@ -154,14 +152,21 @@ class ReID:
 
         from reid.visualize import encode_jpeg, render
 
+        async def as_picture(images: list[np.ndarray], answer: CompareResponse) -> Response:
+            picture = await asyncio.to_thread(lambda: encode_jpeg(render(*images, answer)))
+            return Response(picture, media_type="image/jpeg")
+
+        return await self._respond(image1, image2, threshold, as_picture)
+
+    async def _respond(self, image1: Path, image2: Path, threshold: float | None, present):
+        """``present(images, answer)`` of the comparison, or the refusal as a JSON error."""
         try:
             images, answer = await self._answer(image1, image2, threshold)
-            picture = await asyncio.to_thread(lambda: encode_jpeg(render(*images, answer)))
+            return await present(images, answer)
         except RequestError as error:
             return refuse(error)
         finally:
             after_request()
-        return Response(picture, media_type="image/jpeg")
 
     async def _answer(self, image1: Path, image2: Path, threshold: float | None):
         """Decode, detect, embed and match under the request timeout; metrics and a log line."""
@@ -197,11 +202,9 @@ class ReID:
 
     @staticmethod
     def _decode(path: Path, field: str) -> np.ndarray:
-        from reid.images import decode_image
+        from reid.images import decode_upload
 
-        return decode_image(
-            path.read_bytes(), field=field, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
-        )
+        return decode_upload(path.read_bytes(), field, settings)
 
 
 release_free_memory = MemoryReleaser(interval=1.0)

@@ -35,34 +35,35 @@ def describe(answer: CompareResponse) -> str:
     return "\n".join(lines)
 
 
-def read_image(path: Path, field: str):
+def compare(args: argparse.Namespace) -> int:
     from reid.config import get_settings
-    from reid.images import decode_image
+    from reid.images import decode_upload
 
     settings = get_settings()
-    return decode_image(
-        path.read_bytes(), field=field, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
-    )
 
+    def decoded() -> list:
+        return [
+            decode_upload(args.image1.read_bytes(), "image1", settings),
+            decode_upload(args.image2.read_bytes(), "image2", settings),
+        ]
 
-def compare(args: argparse.Namespace) -> int:
+    images = None
     if args.url:
         from reid.client import ReIDClient
 
         with ReIDClient(args.url, api_key=args.api_key) as client:
             answer = client.compare(args.image1, args.image2, threshold=args.threshold)
     else:
-        from reid.config import get_settings
         from reid.runtime import LocalReID
 
-        images = read_image(args.image1, "image1"), read_image(args.image2, "image2")
-        answer = asyncio.run(LocalReID(get_settings()).compare(*images, threshold=args.threshold))
+        images = decoded()
+        answer = asyncio.run(LocalReID(settings).compare(*images, threshold=args.threshold))
     print(answer.model_dump_json(indent=2) if args.json else describe(answer))
     if args.out:
         from reid.visualize import encode_jpeg, render
 
-        picture = render(read_image(args.image1, "image1"), read_image(args.image2, "image2"), answer)
-        args.out.write_bytes(encode_jpeg(picture))
+        images = decoded() if images is None else images
+        args.out.write_bytes(encode_jpeg(render(*images, answer)))
         print(f"picture written to {args.out}", file=sys.stderr)
     return 0
 

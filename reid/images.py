@@ -6,12 +6,16 @@ Arrays are ``(H, W, 3)`` ``uint8`` RGB throughout the service.
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin
 
 from reid.errors import BadImage, TooLarge, UnsupportedImage
+
+if TYPE_CHECKING:
+    from reid.config import Settings
 
 _MAGIC = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n"}
 # The format's own reader, not Image.open: ultralytics replaces Image.open process-wide with a
@@ -56,6 +60,11 @@ def decode_image(data: bytes, *, field: str, max_bytes: int, max_pixels: int) ->
         raise
     except _DECODE_ERRORS as error:
         raise BadImage(f"the {kind} data is truncated or corrupt ({error})", field=field) from error
+
+
+def decode_upload(data: bytes, field: str, settings: Settings) -> np.ndarray:
+    """:func:`decode_image` under the byte and pixel caps of ``settings``."""
+    return decode_image(data, field=field, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
 
 
 def _decode_plain_jpeg(data: bytes, header: Image.Image) -> np.ndarray | None:

@@ -25,8 +25,8 @@ def warm_up_inputs(seed: int = 0) -> tuple[bytes, list[np.ndarray]]:
 async def warm_up(detect: DetectFn, embed: EmbedFn, rules: PersonRules, rounds: int = 3) -> None:
     """Run the compare path end to end (noise holds no persons, so crops are embedded apart)."""
     jpeg, crops = warm_up_inputs()
+    image = await asyncio.to_thread(decode_image, jpeg, field="warm-up", max_bytes=len(jpeg), max_pixels=1 << 22)
     for _ in range(rounds):
-        image = await asyncio.to_thread(decode_image, jpeg, field="warm-up", max_bytes=len(jpeg), max_pixels=1 << 22)
         await compare_images(
             image,
             image,

@@ -13,17 +13,18 @@ pipeline's as ratios. Each system runs alone on the machine while it is measured
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
-import threading
-import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from reid.load import Request, closed_loop  # noqa: E402
 from reid.processes import MemoryWatch, ServerProcess, free_port, serve_bentoml  # noqa: E402
 
 DEFAULT_PAIRS = [("MOT17-04-FRCNN", 1, 8), ("MOT17-02-FRCNN", 1, 4), ("MOT17-13-FRCNN", 1, 5)]
@@ -41,50 +42,20 @@ def folder_pairs(folder: Path) -> list[tuple[bytes, bytes]]:
     return [(a.read_bytes(), b.read_bytes()) for a, b in zip(files[::2], files[1::2])]
 
 
-def post(client, url: str, pair: tuple[bytes, bytes]) -> int:
-    files = {"image1": ("a.jpg", pair[0], "image/jpeg"), "image2": ("b.jpg", pair[1], "image/jpeg")}
-    return client.post(f"{url}/compare", files=files).status_code
+def pair_requests(pairs: list[tuple[bytes, bytes]]) -> Iterator[Request]:
+    """The pairs as /compare requests, cycled without end."""
+    for a, b in itertools.cycle(pairs):
+        yield Request("pair", {"files": {"image1": ("a.jpg", a, "image/jpeg"), "image2": ("b.jpg", b, "image/jpeg")}})
 
 
-def closed_loop(url: str, pairs, clients: int, requests: int, seconds: float) -> dict:
-    """C clients, each sending its next request as soon as its last one is answered."""
-    import httpx
-
-    latencies: list[float] = []
-    statuses: Counter = Counter()
-    issued = iter(range(requests))
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-
-    def client_loop() -> None:
-        with httpx.Client(timeout=120) as client:
-            while time.monotonic() < deadline:
-                with lock:
-                    index = next(issued, None)
-                if index is None:
-                    return
-                started = time.perf_counter()
-                try:
-                    status = post(client, url, pairs[index % len(pairs)])
-                except httpx.HTTPError as error:
-                    status = type(error).__name__
-                elapsed = time.perf_counter() - started
-                with lock:
-                    statuses[status] += 1
-                    if status == 200:
-                        latencies.append(elapsed)
-
-    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    ms = np.array(latencies) * 1000
+def measure_load(url: str, pairs, clients: int, requests: int, seconds: float) -> dict:
+    """Requests/s and latency percentiles of ``clients`` closed-loop clients on the pairs."""
+    outcomes, wall = closed_loop(f"{url}/compare", pair_requests(pairs), clients, requests, seconds)
+    statuses = Counter(outcome.status for outcome in outcomes)
+    ms = np.array([outcome.seconds for outcome in outcomes if outcome.status == 200]) * 1000
     return {
         "clients": clients,
-        "requests": sum(statuses.values()),
+        "requests": len(outcomes),
         "ok": statuses.get(200, 0),
         "errors": {str(k): v for k, v in statuses.items() if k != 200},
         "rps": statuses.get(200, 0) / wall,
@@ -95,13 +66,9 @@ def closed_loop(url: str, pairs, clients: int, requests: int, seconds: float) ->
 
 
 def measure(name: str, server: ServerProcess | None, url: str, pairs, args) -> dict:
-    import httpx
-
-    with httpx.Client(timeout=120) as client:
-        for i in range(args.warmup):
-            post(client, url, pairs[i % len(pairs)])
+    closed_loop(f"{url}/compare", pair_requests(pairs), 1, args.warmup, args.seconds)
     watch = MemoryWatch(server.processes()) if server else None
-    runs = [closed_loop(url, pairs, c, args.requests, args.seconds) for c in args.clients]
+    runs = [measure_load(url, pairs, c, args.requests, args.seconds) for c in args.clients]
     peak = watch.stop() if watch else {}
     return {
         "system": name,
@@ -135,6 +102,7 @@ def start_plain(models: Path, detector: str, embedder: str) -> ServerProcess:
 
 
 def ratios(ours: dict, plain: dict) -> dict:
+    """Our requests/s and median over the plain pipeline's, per client count."""
     result = {}
     for mine, theirs in zip(ours["runs"], plain["runs"]):
         c = mine["clients"]
@@ -144,22 +112,24 @@ def ratios(ours: dict, plain: dict) -> dict:
     return result
 
 
+def ratio_cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
 def markdown(systems: list[dict], baseline: dict | None) -> str:
     lines = [
         "| system | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms | req/s ratio | p50 ratio |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for system in systems:
-        base_runs = {r["clients"]: r for r in baseline["runs"]} if baseline else {}
+        over = ratios(system, baseline) if baseline else {}
         for run in system["runs"]:
-            base = base_runs.get(run["clients"])
-            rps_ratio = f"{run['rps'] / base['rps']:.2f}" if base and base["rps"] else ""
-            p50_ratio = f"{run['p50_ms'] / base['p50_ms']:.2f}" if base and base["p50_ms"] and run["p50_ms"] else ""
+            c = run["clients"]
             errors = ", ".join(f"{k}: {v}" for k, v in run["errors"].items()) or "0"
             lines.append(
-                f"| {system['system']} | {run['clients']} | {run['requests']} | {errors} | {run['rps']:.2f} | "
+                f"| {system['system']} | {c} | {run['requests']} | {errors} | {run['rps']:.2f} | "
                 f"{run['p50_ms'] or 0:.0f} | {run['p95_ms'] or 0:.0f} | {run['p99_ms'] or 0:.0f} | "
-                f"{rps_ratio} | {p50_ratio} |"
+                f"{ratio_cell(over.get(f'rps_x_{c}_clients'))} | {ratio_cell(over.get(f'p50_x_{c}_clients'))} |"
             )
     lines += ["", "| system | time to /readyz s | peak RSS MB per process |", "|---|---|---|"]
     for system in systems:

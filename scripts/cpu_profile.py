@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reid.processes import serve_bentoml  # noqa: E402
-from scripts.benchmark import closed_loop, mot17_pairs  # noqa: E402
+from scripts.benchmark import measure_load, mot17_pairs  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,12 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pairs = mot17_pairs(args.data)
     with serve_bentoml(env=dict(item.split("=", 1) for item in args.env)) as server:
-        closed_loop(server.url, pairs, 2, 10, 120)
+        measure_load(server.url, pairs, 2, 10, 120)
         procs = {name: psutil.Process(pid) for name, pid in server.processes().items()}
         before = {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
-        loaded = closed_loop(server.url, pairs, 8, args.requests, 300)
+        loaded = measure_load(server.url, pairs, 8, args.requests, 300)
         after = {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
-        single = closed_loop(server.url, pairs, 1, 20, 300)
+        single = measure_load(server.url, pairs, 1, 20, 300)
     report = {
         "settings": args.env,
         "cpu_ms_per_request": {n: round((after[n] - before[n]) / loaded["ok"] * 1000) for n in procs if n != "main"},

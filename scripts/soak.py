@@ -15,72 +15,44 @@ import argparse
 import json
 import random
 import sys
-import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from reid.load import Request, closed_loop  # noqa: E402
 from reid.processes import MemoryWatch, serve_bentoml  # noqa: E402
 from scripts.benchmark import mot17_pairs  # noqa: E402
 from scripts.hostile import cases  # noqa: E402
 
+REAL_PAIR = "mot17 pair"
 
-def workload(data: Path, bad_share: float, seed: int = 0):
-    """An endless, reproducible stream of (name, request kwargs, expected status)."""
+
+def workload(data: Path, bad_share: float, seed: int = 0) -> Iterator[Request]:
+    """An endless, reproducible stream of real pairs and hostile requests."""
     pairs = [
-        ("mot17 pair", {"files": {"image1": ("a.jpg", a, "image/jpeg"), "image2": ("b.jpg", b, "image/jpeg")}}, 200)
+        Request(REAL_PAIR, {"files": {"image1": ("a.jpg", a, "image/jpeg"), "image2": ("b.jpg", b, "image/jpeg")}})
         for a, b in mot17_pairs(data)
     ]
-    hostile = cases()
+    hostile = [Request(*case) for case in cases()]
     rng = random.Random(seed)
     while True:
         yield rng.choice(hostile) if rng.random() < bad_share else rng.choice(pairs)
 
 
 def soak(url: str, args, requests: int, seed: int) -> dict:
-    import httpx
-
     stream = workload(args.data, args.bad_share, seed)
-    lock = threading.Lock()
-    statuses: Counter = Counter()
-    unexpected: Counter = Counter()
-    latencies: list[float] = []
-    remaining = [requests]
-    deadline = time.monotonic() + args.minutes * 60
-
-    def client_loop() -> None:
-        with httpx.Client(timeout=120) as client:
-            while time.monotonic() < deadline:
-                with lock:
-                    if remaining[0] == 0:
-                        return
-                    remaining[0] -= 1
-                    name, kwargs, expected = next(stream)
-                started = time.perf_counter()
-                try:
-                    status = client.post(f"{url}/compare", **kwargs).status_code
-                except httpx.HTTPError as error:
-                    status = type(error).__name__
-                with lock:
-                    statuses[status] += 1
-                    if status != expected:
-                        unexpected[f"{name}: {status}"] += 1
-                    if name == "mot17 pair" and status == 200:
-                        latencies.append(time.perf_counter() - started)
-
-    threads = [threading.Thread(target=client_loop) for _ in range(args.clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes, wall = closed_loop(f"{url}/compare", stream, args.clients, requests, args.minutes * 60)
+    statuses = Counter(outcome.status for outcome in outcomes)
+    unexpected = Counter(f"{o.request.label}: {o.status}" for o in outcomes if o.status != o.request.expected)
+    latencies = [o.seconds for o in outcomes if o.request.label == REAL_PAIR and o.status == 200]
     return {
-        "requests": sum(statuses.values()),
-        "seconds": time.perf_counter() - started,
+        "requests": len(outcomes),
+        "seconds": wall,
         "statuses": {str(k): v for k, v in sorted(statuses.items(), key=str)},
         "unexpected": dict(unexpected),
         "server_errors": sum(v for k, v in statuses.items() if not isinstance(k, int) or k >= 500),
