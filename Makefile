@@ -1,6 +1,7 @@
 # make serve  - install into .venv, put the models in the BentoML store, start the service
 # make test   - install into .venv, run the whole test suite
-# Offline, point REID_MODELS_DIR at a folder of weights (e.g. ../shared/models).
+# Offline, point REID_MODELS_DIR at a folder of weights (e.g. ../shared/models); the embedder is
+# quantised to INT8 on the labelled crops REID_CALIBRATION_CROPS names (unquantised without them).
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -9,6 +10,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 export BENTOML_DO_NOT_TRACK := true
+
+# Where ../shared is (our machines), models and calibration crops come from it, not the network.
+SHARED ?= ../shared
+ifneq ($(wildcard $(SHARED)/models),)
+export REID_MODELS_DIR ?= $(SHARED)/models
+export REID_CALIBRATION_CROPS ?= $(SHARED)/data/cuhk03-pair1
+endif
 
 .PHONY: install models serve test lint
 
@@ -20,7 +28,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $@
 
 models: install
-	$(BIN)/python scripts/import_models.py
+	$(BIN)/reid models import
 
 serve: models
 	$(BIN)/bentoml serve . --port $(PORT)

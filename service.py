@@ -41,10 +41,9 @@ class PersonDetector:
     model = bentoml.models.BentoModel(settings.detector_model)
 
     def __init__(self) -> None:
-        from reid.runtime import load_detector
-        from reid.store import stored_model
+        from reid.runtime import StoredModels
 
-        self.detector = load_detector(stored_model(settings.detector_model), settings)
+        self.detector = StoredModels.open(settings, embedder=False).load_detector(settings)
 
     @bentoml.api(
         batchable=True,
@@ -53,7 +52,7 @@ class PersonDetector:
     )
     def detect(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Per ``(H, W, 3)`` uint8 RGB image, an ``(N, 5)`` float32 array of
-        ``x1, y1, x2, y2, confidence`` person boxes in that image's pixels."""
+        ``x1, y1, x2, y2, score`` person boxes in that image's pixels."""
         return self.detector.detect(images)
 
 
@@ -66,10 +65,9 @@ class PersonEmbedder:
     model = bentoml.models.BentoModel(settings.embedder_model)
 
     def __init__(self) -> None:
-        from reid.runtime import load_embedder
-        from reid.store import stored_model
+        from reid.runtime import StoredModels
 
-        self.embedder = load_embedder(stored_model(settings.embedder_model), settings)
+        self.embedder = StoredModels.open(settings, detector=False).load_embedder(settings)
 
     @bentoml.api(
         batchable=True,
@@ -93,20 +91,14 @@ class ReID:
     def __init__(self) -> None:
         from reid.logs import json_logger
         from reid.metrics import timed
-        from reid.pipeline import PersonRules
         from reid.remote import guarded
-        from reid.runtime import default_threshold
-        from reid.schemas import ModelTags
-        from reid.store import stored_model
+        from reid.runtime import StoredModels, build_pipeline
 
-        detector_model = stored_model(settings.detector_model)
-        embedder_model = stored_model(settings.embedder_model)
-        self.default_threshold = default_threshold(embedder_model, settings)
-        self.models = ModelTags(detector=str(detector_model.tag), embedder=str(embedder_model.tag))
-        self.rules = PersonRules.from_settings(settings)
         # The dependency clients exist only once the service is up: look them up per call.
-        self.detect = timed(guarded(lambda images: self.detector.to_async.detect(images), "detector"), "detect")
-        self.embed = timed(guarded(lambda crops: self.embedder.to_async.embed(crops), "embedder"), "embed")
+        detect = timed(guarded(lambda images: self.detector.to_async.detect(images), "detector"), "detect")
+        embed = timed(guarded(lambda crops: self.embedder.to_async.embed(crops), "embedder"), "embed")
+        models = StoredModels.open(settings, detector=False, embedder=False)
+        self.pipeline = build_pipeline(settings, models, detect, embed)
         self.log = json_logger()
         self.warm = asyncio.Event()
         self.warming = asyncio.Lock()
@@ -118,7 +110,7 @@ class ReID:
 
         async with self.warming:
             if not self.warm.is_set():
-                await warm_up(self.detect, self.embed, self.rules)
+                await warm_up(self.pipeline)
                 # What exists now lives as long as the process: keep it out of the cycle
                 # collections that each request's release_free_memory() runs.
                 gc.freeze()
@@ -172,7 +164,7 @@ class ReID:
         """Decode, detect, embed and match under the request timeout; metrics and a log line."""
         from reid.errors import TimedOut
         from reid.metrics import MATCH_SIMILARITY, PERSONS_PER_IMAGE, stage
-        from reid.pipeline import analyse_pair, build_response
+        from reid.pipeline import build_response
 
         try:
             async with asyncio.timeout(settings.request_timeout_s):
@@ -181,11 +173,12 @@ class ReID:
                         asyncio.to_thread(self._decode, image1, "image1"),
                         asyncio.to_thread(self._decode, image2, "image2"),
                     )
-                analysis = await analyse_pair(*images, detect=self.detect, embed=self.embed, rules=self.rules)
+                analysis = await self.pipeline.analyse(*images)
         except TimeoutError as error:
             raise TimedOut(f"no answer within {settings.request_timeout_s} s; retry") from error
         with stage("match"):
-            answer = build_response(analysis, self.default_threshold if threshold is None else threshold, self.models)
+            pipeline = self.pipeline
+            answer = build_response(analysis, pipeline.threshold if threshold is None else threshold, pipeline.models)
         for count in (answer.image1_person_count, answer.image2_person_count):
             PERSONS_PER_IMAGE.observe(count)
         for match in answer.matches:

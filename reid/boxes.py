@@ -5,12 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def unscale_boxes(xyxy: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
-    """Map boxes from a resized image back to the original: divide by the ``(x, y)`` scale."""
-    sx, sy = scale
-    return xyxy / np.array([sx, sy, sx, sy], dtype=np.float64)
-
-
 def to_pixel_boxes(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
     """Round ``(N, 4)`` float boxes to integer pixels inside a ``width`` x ``height`` image.
 
@@ -67,26 +61,6 @@ def containment(xyxy: np.ndarray) -> np.ndarray:
     share = np.divide(inter, area[None, :], out=np.zeros_like(inter), where=area[None, :] > 0)
     np.fill_diagonal(share, 0.0)
     return share
-
-
-def suppress_contained(xyxy: np.ndarray, threshold: float) -> np.ndarray:
-    """``(N,)`` keep mask that drops boxes covering no one person.
-
-    A box holding at least ``threshold`` of the area of two or more other boxes spans a group
-    and goes; then a box with at least ``threshold`` of its area inside a bigger remaining box
-    is a partial view of that person and goes. ``threshold`` 0 turns suppression off.
-    """
-    keep = np.ones(len(xyxy), dtype=bool)
-    if len(xyxy) < 2 or threshold <= 0:
-        return keep
-    inside = containment(xyxy) >= threshold  # inside[i, j]: box j lies in box i
-    keep &= inside.sum(axis=1) < 2
-    area = box_area(xyxy)
-    for j in np.argsort(area):
-        holders = np.flatnonzero(inside[:, j] & keep & (area > area[j]))
-        if holders.size:
-            keep[j] = False
-    return keep
 
 
 def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:

@@ -83,7 +83,8 @@ def list_models(_: argparse.Namespace) -> int:
             print(f"{name}: not imported (reid models import)")
         for model in sorted(versions, key=lambda m: m.info.creation_time, reverse=True):
             spec = model.info.metadata.get("spec", {})
-            details = ", ".join(f"{k} {spec[k]}" for k in ("architecture", "backend", "threshold") if k in spec)
+            keys = ("architecture", "backend", "confidence", "threshold", "quantized")
+            details = ", ".join(f"{k} {spec[k]}" for k in keys if k in spec)
             print(f"{model.tag}  {details}  ({model.info.metadata.get('source', '')})")
     return 0
 

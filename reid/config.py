@@ -21,18 +21,28 @@ class Settings(BaseSettings):
     # Models, referred to by BentoML model-store tag.
     detector_model: str = Field("person-detector:latest", description="Model-store tag of the detector.")
     embedder_model: str = Field("person-embedder:latest", description="Model-store tag of the embedder.")
-    models_dir: Path | None = Field(
-        None, description="Offline source for scripts/import_models.py (e.g. ../shared/models)."
+    models_dir: Path | None = Field(None, description="Offline source for reid models import (e.g. ../shared/models).")
+    calibration_crops: Path | None = Field(
+        None,
+        description="Labelled crops (query/, gallery/) that reid models import quantises the embedder on and checks"
+        " it with (e.g. ../shared/data/cuhk03-pair1).",
     )
 
     # PersonDetector.
-    confidence: float = Field(0.25, ge=0.0, le=1.0, description="Minimum detection confidence.")
-    nms_iou: float = Field(0.7, gt=0.0, le=1.0, description="IoU of the detector's NMS.")
+    confidence: float | None = Field(
+        None, ge=0.0, le=1.0, description="Minimum detection score; unset means the detector's calibrated value."
+    )
+    nms_iou: float = Field(0.7, gt=0.0, le=1.0, description="IoU of an ultralytics detector's NMS.")
     max_detections: int = Field(100, ge=1, description="Most persons kept per image.")
     min_box_side: float = Field(
         4.0, ge=0.0, description="Boxes narrower or shorter than this (detector-input pixels) are dropped."
     )
-    detect_max_side: int = Field(640, ge=32, description="Images with a longer side are downscaled before detection.")
+    tile_zoom: float = Field(
+        0.0,
+        ge=0.0,
+        description="Also detect on overlapping tiles this many times finer than the whole image, where the image"
+        " is that much larger than the detector's input (0: whole images only).",
+    )
     detector_max_batch_size: int = Field(8, ge=1, description="Images per adaptive batch.")
     detector_max_latency_ms: int = Field(
         20_000, ge=1, description="Queue deadline of the detector's batcher; later requests get 503."
@@ -40,10 +50,11 @@ class Settings(BaseSettings):
 
     # Persons: which detections count, which can be matched (applied by the entry service).
     containment: float = Field(
-        0.8,
+        0.0,
         ge=0.0,
         le=1.0,
-        description="Drop boxes with this share of their area in another person's box, and boxes holding two (0: off).",
+        description="A box with this share of its area inside a bigger person's box is dropped when its embedding"
+        " matches that person's (a partial view; 0: off).",
     )
     min_person_height: int = Field(
         32, ge=0, description="Persons shorter than this (uploaded-image pixels) are reported but not matched."

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+# MOT17 classes that are people but not pedestrians to track: on a vehicle, static, distractor,
+# reflection. A detection on one of them is neither right nor wrong.
+IGNORED_CLASSES = (2, 7, 8, 12)
 
 
 @dataclass(frozen=True)
@@ -15,10 +19,11 @@ class GroundTruth:
     ids: np.ndarray  # (N,) int64 identity
     boxes: np.ndarray  # (N, 4) float64 pixel xyxy
     visibility: np.ndarray  # (N,) float64, 0..1
+    ignored: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # (K, 4) person-like regions not scored
 
     def visible(self, min_visibility: float) -> GroundTruth:
         keep = self.visibility >= min_visibility
-        return GroundTruth(ids=self.ids[keep], boxes=self.boxes[keep], visibility=self.visibility[keep])
+        return GroundTruth(self.ids[keep], self.boxes[keep], self.visibility[keep], self.ignored)
 
 
 @dataclass(frozen=True)
@@ -34,17 +39,23 @@ class MotSequence:
 def load_mot_sequence(folder: Path) -> MotSequence:
     """Read ``img1/*.jpg`` and ``gt/gt.txt`` (``frame,id,x,y,w,h,conf,class,visibility``).
 
-    Only pedestrians count: rows with conf 1 and class 1, whatever their visibility.
+    Pedestrians count: rows with conf 1 and class 1, whatever their visibility. Other people
+    (``IGNORED_CLASSES``) are regions where a detection is not scored.
     """
     frames = {int(path.stem): path for path in sorted((folder / "img1").glob("*.jpg"))}
     rows = np.loadtxt(folder / "gt" / "gt.txt", delimiter=",", ndmin=2)
-    rows = rows[(rows[:, 6] == 1) & (rows[:, 7] == 1)]
+    boxes = np.concatenate([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]], axis=1)
+    pedestrian = (rows[:, 6] == 1) & (rows[:, 7] == 1)
+    ignored = np.isin(rows[:, 7], IGNORED_CLASSES)
     truth = {}
     for frame in frames:
-        mine = rows[rows[:, 0] == frame]
-        xywh = mine[:, 2:6]
-        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        truth[frame] = GroundTruth(ids=mine[:, 1].astype(np.int64), boxes=boxes, visibility=mine[:, 8])
+        mine = pedestrian & (rows[:, 0] == frame)
+        truth[frame] = GroundTruth(
+            ids=rows[mine, 1].astype(np.int64),
+            boxes=boxes[mine],
+            visibility=rows[mine, 8],
+            ignored=boxes[ignored & (rows[:, 0] == frame)],
+        )
     return MotSequence(name=folder.name, frames=frames, truth=truth)
 
 

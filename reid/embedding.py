@@ -10,43 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, Field
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from reid.specs import EmbedderSpec, Preprocess, device_for
 
-Backend = Literal["torchreid", "onnx", "openvino"]
 # (N, 3, H, W) float32 network input -> (N, D) float32 raw features.
 Network = Callable[[np.ndarray], np.ndarray]
-
-
-class Preprocess(BaseModel):
-    """How crops become network input: resize, channel order, scale, normalisation."""
-
-    height: int = 256
-    width: int = 128
-    channels: Literal["RGB", "BGR"] = "RGB"
-    scale: float = Field(1 / 255, description="Multiplies uint8 pixel values before mean/std.")
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-
-
-class EmbedderSpec(BaseModel):
-    """Everything needed to run one stored embedder; kept in the model's metadata."""
-
-    architecture: str = Field(description="e.g. osnet_x0_25, as torchreid's build_model names it.")
-    backend: Backend
-    weights: str = Field(description="File name inside the model's folder.")
-    embedding_dim: int
-    preprocess: Preprocess = Preprocess()
-    threshold: float = Field(ge=0.0, le=1.0, description="Calibrated default match threshold.")
-    precision: Literal["f32", "bf16"] = Field(
-        "f32", description="Inference precision where the runtime offers a choice (OpenVINO on bf16-capable CPUs)."
-    )
 
 
 def preprocess(crops: list[np.ndarray], spec: Preprocess) -> np.ndarray:
@@ -86,25 +57,26 @@ def l2_normalise(features: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Runtime:
-    """Where a network runs: CPU threads (0: the runtime's default) and device ("cpu", "cuda", "cuda:1")."""
+class EmbedderOptions:
+    """What the service decides beyond the stored spec."""
 
-    threads: int = 0
-    device: str = "cpu"
+    threads: int = 0  # CPU threads; 0: the runtime's default
+    device: str = "cpu"  # "cpu", "cuda", "cuda:1"; backends that cannot use it run on the CPU
+    flip: bool = False  # average each crop's embedding with its mirror image's
+    chunk: int = 64  # most crops per network call
 
 
 class Embedder:
     """Runs a stored embedder: ``embed(crops) -> (N, D)`` float32, rows of unit length."""
 
-    def __init__(
-        self, folder: Path, spec: EmbedderSpec, *, runtime: Runtime = Runtime(), flip: bool = False, chunk: int = 64
-    ) -> None:
-        if runtime.device != "cpu" and spec.backend != "torchreid":
-            raise ValueError(f"the {spec.backend} backend runs on the CPU; device {runtime.device} needs torchreid")
+    def __init__(self, folder: Path, spec: EmbedderSpec, options: EmbedderOptions = EmbedderOptions()) -> None:
+        if spec.backend not in _BACKENDS:
+            raise ValueError(f"no embedder backend {spec.backend!r}; known: {', '.join(_BACKENDS)}")
         self.spec = spec
-        self.flip = flip
-        self.chunk = chunk
-        self.network = _BACKENDS[spec.backend](Path(folder) / spec.weights, spec, runtime)
+        self.flip = options.flip
+        self.chunk = options.chunk
+        device = device_for(spec.backend, spec.weights, options.device)
+        self.network = _BACKENDS[spec.backend](Path(folder) / spec.weights, spec, options.threads, device)
 
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:
         if not crops:
@@ -142,25 +114,25 @@ def load_torchreid_state(weights: Path, architecture: str):
     return network.eval()
 
 
-def _torchreid(weights: Path, spec: EmbedderSpec, runtime: Runtime) -> Network:
+def _torchreid(weights: Path, spec: EmbedderSpec, threads: int, device: str) -> Network:
     import torch
 
-    if runtime.threads:
-        torch.set_num_threads(runtime.threads)
-    network = load_torchreid_state(weights, spec.architecture).to(runtime.device)
+    if threads:
+        torch.set_num_threads(threads)
+    network = load_torchreid_state(weights, spec.architecture).to(device)
 
     def run(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return network(torch.from_numpy(batch).to(runtime.device)).cpu().numpy()
+            return network(torch.from_numpy(batch).to(device)).cpu().numpy()
 
     return run
 
 
-def _onnx(weights: Path, spec: EmbedderSpec, runtime: Runtime) -> Network:
+def _onnx(weights: Path, spec: EmbedderSpec, threads: int, device: str) -> Network:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = runtime.threads
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(weights), options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
@@ -171,7 +143,7 @@ def _onnx(weights: Path, spec: EmbedderSpec, runtime: Runtime) -> Network:
     return run
 
 
-def _openvino(weights: Path, spec: EmbedderSpec, runtime: Runtime) -> Network:
+def _openvino(weights: Path, spec: EmbedderSpec, threads: int, device: str) -> Network:
     import openvino
 
     core = openvino.Core()
@@ -180,19 +152,30 @@ def _openvino(weights: Path, spec: EmbedderSpec, runtime: Runtime) -> Network:
     model.reshape({model.inputs[0]: openvino.PartialShape([-1, 3, spec.preprocess.height, spec.preprocess.width])})
     # Explicit: on CPUs with bf16 units OpenVINO would otherwise pick bf16 for every model, which
     # moves OSNet x0_25's embeddings by up to 1e-1 (measured) but Intel's FP16 models by under 1e-3.
-    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": spec.precision}
-    if runtime.threads:
-        config["INFERENCE_NUM_THREADS"] = runtime.threads
+    config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": spec.precision}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
     compiled = core.compile_model(model, "CPU", config)
-    request = compiled.create_infer_request()
+    requests = [
+        compiled.create_infer_request() for _ in range(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    ]
 
     def run(batch: np.ndarray) -> np.ndarray:
-        return request.infer({0: batch})[compiled.outputs[0]].copy()
+        # Whole quanta per stream, run side by side (one core each): less CPU per crop than one
+        # run spread over every core, in the same time.
+        quanta = len(batch) // BATCH_QUANTUM
+        bounds = np.linspace(0, quanta, min(len(requests), quanta) + 1).round().astype(int) * BATCH_QUANTUM
+        running = list(zip(requests, bounds[:-1], bounds[1:]))
+        for request, start, end in running:
+            request.start_async({0: batch[start:end]})
+        for request, _, _ in running:
+            request.wait()
+        return np.concatenate([request.get_output_tensor(0).data.copy() for request, _, _ in running])
 
     return run
 
 
-_BACKENDS: dict[str, Callable[[Path, EmbedderSpec, Runtime], Network]] = {
+_BACKENDS: dict[str, Callable[[Path, EmbedderSpec, int, str], Network]] = {
     "torchreid": _torchreid,
     "onnx": _onnx,
     "openvino": _openvino,

@@ -6,6 +6,7 @@ Arrays are ``(H, W, 3)`` ``uint8`` RGB throughout the service.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
@@ -65,6 +66,11 @@ def decode_image(data: bytes, *, field: str, max_bytes: int, max_pixels: int) ->
 def decode_upload(data: bytes, field: str, settings: Settings) -> np.ndarray:
     """:func:`decode_image` under the byte and pixel caps of ``settings``."""
     return decode_image(data, field=field, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """A trusted local image file (labelled data, not an upload) as ``(H, W, 3)`` uint8 RGB."""
+    return decode_image(path.read_bytes(), field=path.name, max_bytes=1 << 31, max_pixels=1 << 31)
 
 
 def _decode_plain_jpeg(data: bytes, header: Image.Image) -> np.ndarray | None:

@@ -1,17 +1,18 @@
 """Put the person detector and the ReID embedder into the BentoML model store
-(``reid models import``, ``scripts/import_models.py``).
+(``reid models import``).
 
 Offline (``--from DIR`` or ``REID_MODELS_DIR``): the files are read from DIR, e.g. ``../shared/models``.
 Online (neither given): the official weights are downloaded (ultralytics ``yolov8n.pt``, Intel's
-person-reidentification-retail-0287 from the Open Model Zoo, or torchreid's OSNet MSMT17 weights)
-into ``--cache`` first. Nothing downloads at serve time.
+Open Model Zoo IRs, or torchreid's OSNet MSMT17 weights) into ``--cache`` first. Nothing
+downloads at serve time.
 
-    reid models import --from ../shared/models
+    reid models import --from ../shared/models --calibration-crops ../shared/data/cuhk03-pair1
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
@@ -19,21 +20,22 @@ from reid import sources, store
 from reid.config import get_settings
 from reid.export import export_torchreid
 
-DEFAULT_BACKEND = "openvino"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    settings = get_settings()
     parser.add_argument(
         "--from",
         dest="source",
         type=Path,
-        default=get_settings().models_dir,
+        default=settings.models_dir,
         help="offline: a folder holding the weights (default: $REID_MODELS_DIR)",
     )
     parser.add_argument(
         "--detector",
-        help="detector file or export folder name (default: yolov8n.pt, else yolov8n_int8_openvino_model when offline)",
+        default=sources.DEFAULT_DETECTOR,
+        help="detector: an ultralytics .pt or export folder, or an OpenVINO IR .xml (default: %(default)s)",
     )
+    parser.add_argument("--confidence", type=float, help="default minimum detection score (default: calibrated)")
     parser.add_argument(
         "--embedder",
         default=sources.DEFAULT_EMBEDDER,
@@ -43,8 +45,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
         choices=("torchreid", "onnx", "openvino"),
-        default=DEFAULT_BACKEND,
+        default="openvino",
         help="runtime for a torchreid .pth: as is, or exported and checked against torchreid (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--quantize",
+        choices=("none", "int8"),
+        default=sources.DEFAULT_QUANTIZATION,
+        help="quantise an OpenVINO embedder with NNCF, checked against the original (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--calibration-crops",
+        type=Path,
+        default=settings.calibration_crops,
+        help="labelled crops (query/, gallery/) to quantise on and check with (default: $REID_CALIBRATION_CROPS)",
     )
     parser.add_argument("--threshold", type=float, help="default match threshold (default: the calibrated value)")
     parser.add_argument("--detector-name", default=store.DETECTOR_NAME)
@@ -58,32 +72,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", choices=("detector", "embedder"), help="import just one of the two")
 
 
-def run(args: argparse.Namespace) -> int:
+def fetch(name: str, args: argparse.Namespace) -> tuple[Path, str]:
+    """The weights called ``name``: from the offline folder, else downloaded; and where from."""
     if args.source is not None:
-        source = Path(args.source).resolve()
-        detector = sources.find_detector(source, args.detector)
-        embedder = source / args.embedder
-        origin = f"local folder {source}"
-    else:
-        detector = sources.download_detector(args.detector or sources.DEFAULT_DETECTORS[0], args.cache)
-        embedder = sources.download_embedder(args.embedder, args.cache)
-        origin = "official download"
+        folder = Path(args.source).resolve()
+        path = folder / name
+        if not path.exists():
+            raise SystemExit(f"no {name} in {folder}")
+        return path, f"local folder {folder}: {name}"
+    return sources.download(name, args.cache), f"official download: {name}"
+
+
+def import_detector(args: argparse.Namespace):
+    weights, origin = fetch(args.detector, args)
+    spec = sources.detector_spec(weights, confidence=args.confidence)
+    model = store.import_detector(weights, spec, source=origin, name=args.detector_name)
+    print(f"stored {model.tag} from {weights} ({spec.architecture}, {spec.backend}, confidence {spec.confidence})")
+    return model
+
+
+def import_embedder(args: argparse.Namespace):
+    weights, origin = fetch(args.embedder, args)
+    spec = sources.embedder_spec(weights, architecture=args.architecture, threshold=args.threshold)
+    with tempfile.TemporaryDirectory() as scratch:
+        if spec.backend == "torchreid" and args.backend != "torchreid":
+            spec, error = export_torchreid(weights, spec, args.backend, Path(scratch))
+            weights = Path(scratch) / spec.weights
+            origin += f", exported to {args.backend} (relative error {error:.1e} against torchreid)"
+        if args.quantize == "int8":
+            weights, spec, origin = quantize(weights, spec, origin, args, Path(scratch) / "int8")
+        model = store.import_embedder(weights, spec, source=origin, name=args.embedder_name)
+    print(f"stored {model.tag} from {args.embedder} ({spec.architecture}, {spec.backend}, threshold {spec.threshold})")
+    return model
+
+
+def quantize(weights: Path, spec, origin: str, args: argparse.Namespace, target: Path):
+    from reid.quantize import quantize_embedder
+
+    if args.calibration_crops is None or not Path(args.calibration_crops).is_dir():
+        # The original network: as accurate, about 1.4 times slower per crop (README, "Models").
+        print(
+            f"reid: no labelled crops to quantise {weights.name} on and check it with (--calibration-crops DIR or"
+            f" $REID_CALIBRATION_CROPS; given: {args.calibration_crops}): importing it unquantised",
+            file=sys.stderr,
+        )
+        return weights, spec, origin
+    quantized, check = quantize_embedder(weights, spec, Path(args.calibration_crops), target)
+    own = sources.calibrated(quantized.weights, "threshold")
+    if args.threshold is None and own is not None:
+        quantized = quantized.model_copy(update={"threshold": own})
+    print(f"quantised {weights.name} to INT8 {check.describe()}")
+    return target / quantized.weights, quantized, f"{origin}, quantised to INT8 ({check.describe()})"
+
+
+def run(args: argparse.Namespace) -> int:
     if args.only != "embedder":
-        model = store.import_detector(detector, source=f"{origin}: {detector.name}", name=args.detector_name)
-        print(f"stored {model.tag} from {detector}")
+        import_detector(args)
     if args.only != "detector":
-        if not embedder.is_file():
-            raise SystemExit(f"no embedder weights at {embedder}")
-        spec = sources.embedder_spec(embedder, architecture=args.architecture, threshold=args.threshold)
-        source = f"{origin}: {embedder.name}"
-        with tempfile.TemporaryDirectory() as scratch:
-            weights = embedder
-            if spec.backend == "torchreid" and args.backend != "torchreid":
-                spec, error = export_torchreid(embedder, spec, args.backend, Path(scratch))
-                weights = Path(scratch) / spec.weights
-                source += f", exported to {args.backend} (relative error {error:.1e} against torchreid)"
-            model = store.import_embedder(weights, spec, source=source, name=args.embedder_name)
-        print(f"stored {model.tag} from {embedder} ({spec.architecture}, {spec.backend}, threshold {spec.threshold})")
+        import_embedder(args)
     return 0
 
 

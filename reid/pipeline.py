@@ -1,28 +1,28 @@
-"""The compare pipeline: detect in both images, embed every person, match across the images.
+"""The compare pipeline: find the persons of each image, embed them, match across the images.
 
-It takes the detector and the embedder as async callables, so that the BentoML entry service
-(remote services) and in-process tools (local models) run the very same code.
+:class:`ReIDPipeline` takes the detector and the embedder as async callables, so that the
+BentoML entry service (remote model services), the in-process :class:`reid.runtime.LocalReID`,
+the warm-up and the evaluation run the very same code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
 
-from reid.boxes import crop, pad_boxes, reading_order, suppress_contained, to_pixel_boxes, unscale_boxes
-from reid.config import Settings
-from reid.images import downscale_to_max_side
+from reid.boxes import containment, crop, pad_boxes, reading_order, to_pixel_boxes
 from reid.matching import cosine_similarity, match
 from reid.schemas import CompareResponse, ImageSize, Match, ModelTags, Person
+from reid.tiles import detection_views, merge_views
 
 NOT_MATCHABLE_TOO_SMALL = "too_small"
 NOT_MATCHABLE_CUT_OFF = "cut_off"
 NOT_MATCHABLE_OVER_LIMIT = "over_limit"
 
-# list of (H, W, 3) uint8 RGB images -> per image (N, 5) float32 [x1, y1, x2, y2, confidence]
+# list of (h, w, 3) uint8 RGB views -> per view (N, 5) float32 [x1, y1, x2, y2, score] in its pixels
 DetectFn = Callable[[list[np.ndarray]], Awaitable[list[np.ndarray]]]
 # list of (h, w, 3) uint8 RGB crops -> (N, D) float32, rows of unit length
 EmbedFn = Callable[[list[np.ndarray]], Awaitable[np.ndarray]]
@@ -30,25 +30,17 @@ EmbedFn = Callable[[list[np.ndarray]], Awaitable[np.ndarray]]
 
 @dataclass(frozen=True)
 class PersonRules:
-    """How detections become persons: which duplicates go, which persons can be matched."""
+    """How detections become persons: what the detector is shown, which boxes are the same
+    person twice, which persons can be matched. Field names are the settings' names."""
 
-    max_side: int = 640  # longer side of the copy the detector sees
-    containment: float = 0.0  # suppress boxes with this share of their area inside another (0: off)
-    min_height: int = 0  # persons shorter than this (uploaded pixels) are not matchable
-    min_aspect: float = 0.0  # nor those with height / width under this
-    padding: float = 0.0  # crop this fraction of the box size more on every side
+    detector_input: tuple[int, int] = (640, 640)  # (width, height) the detector's network takes
+    tile_zoom: float = 0.0  # also detect on tiles this many times finer than the whole image (0: off)
+    containment: float = 0.0  # a box with this share of its area inside another's may be a partial view (0: off)
+    duplicate_similarity: float = 1.0  # ... and is one when its embedding is at least this similar to the other's
+    min_person_height: int = 0  # persons shorter than this (uploaded pixels) are not matchable
+    min_person_aspect: float = 0.0  # nor those with height / width under this
+    box_padding: float = 0.0  # crop this fraction of the box size more on every side
     max_persons: int = 50  # most persons per image embedded, the most confident first
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PersonRules:
-        return cls(
-            max_side=settings.detect_max_side,
-            containment=settings.containment,
-            min_height=settings.min_person_height,
-            min_aspect=settings.min_person_aspect,
-            padding=settings.box_padding,
-            max_persons=settings.max_persons,
-        )
 
 
 @dataclass(frozen=True)
@@ -58,11 +50,17 @@ class Persons:
     boxes: np.ndarray  # (N, 4) int64 pixel xyxy in the image as uploaded
     confidence: np.ndarray  # (N,) float32
     reason: np.ndarray  # (N,) str: why a person is not matchable, "" when it is
+    embeddings: np.ndarray | None = None  # (M, D) float32 of the M matchable persons, in order; None before embedding
 
     @property
     def matchable(self) -> np.ndarray:
         """``(N,)`` bool: big and whole enough to identify, and within the per-image cap."""
         return self.reason == ""
+
+    def take(self, keep: np.ndarray) -> Persons:
+        """The persons where the ``(N,)`` bool ``keep`` is true, embeddings included."""
+        embeddings = None if self.embeddings is None else self.embeddings[keep[self.matchable]]
+        return Persons(self.boxes[keep], self.confidence[keep], self.reason[keep], embeddings)
 
 
 class PairAnalysis(NamedTuple):
@@ -74,62 +72,93 @@ class PairAnalysis(NamedTuple):
     max_persons: int  # the per-image cap the persons were taken under
 
 
-def persons_from_detections(
-    detections: np.ndarray, scale: tuple[float, float], width: int, height: int, rules: PersonRules = PersonRules()
-) -> Persons:
-    """``(N, 5)`` detections on a resized copy to the persons of the uploaded image, in reading order."""
-    boxes = to_pixel_boxes(unscale_boxes(detections[:, :4], scale), width, height)
-    keep = suppress_contained(boxes, rules.containment)
-    boxes, confidence = boxes[keep], detections[keep, 4]
+def persons_from_detections(detections: np.ndarray, width: int, height: int, rules: PersonRules) -> Persons:
+    """``(N, 5)`` detections in image pixels to the persons of the image, in reading order."""
+    boxes = to_pixel_boxes(detections[:, :4], width, height)
+    confidence = detections[:, 4].astype(np.float32)
     order = reading_order(boxes)
     boxes, confidence = boxes[order], confidence[order]
     heights, widths = boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]
     reason = np.full(len(boxes), "", dtype=object)
-    reason[heights < rules.min_aspect * widths] = NOT_MATCHABLE_CUT_OFF
-    reason[heights < rules.min_height] = NOT_MATCHABLE_TOO_SMALL
+    reason[heights < rules.min_person_aspect * widths] = NOT_MATCHABLE_CUT_OFF
+    reason[heights < rules.min_person_height] = NOT_MATCHABLE_TOO_SMALL
     candidates = np.flatnonzero(reason == "")
     over = candidates[np.argsort(-confidence[candidates], kind="stable")][rules.max_persons :]
     reason[over] = NOT_MATCHABLE_OVER_LIMIT
     return Persons(boxes=boxes, confidence=confidence, reason=reason)
 
 
-async def find_persons(images: list[np.ndarray], detect: DetectFn, rules: PersonRules) -> list[Persons]:
-    """Detect persons in all images with one detector call."""
-    resized = [downscale_to_max_side(image, rules.max_side) for image in images]
-    detections = await detect([small for small, _ in resized])
-    return [
-        persons_from_detections(found, scale, image.shape[1], image.shape[0], rules)
-        for image, (_, scale), found in zip(images, resized, detections, strict=True)
-    ]
+def partial_views(persons: Persons, rules: PersonRules) -> np.ndarray:
+    """``(N,)`` bool: matchable persons that are another matchable person seen again.
+
+    A box mostly inside a bigger one (``containment``) is either a partial view of that person
+    or a different person behind or in front; only the embeddings tell, so it goes only when
+    its embedding is at least ``duplicate_similarity`` like the bigger box's.
+    """
+    duplicate = np.zeros(len(persons.boxes), dtype=bool)
+    rows = np.flatnonzero(persons.matchable)
+    if rules.containment <= 0 or len(rows) < 2 or persons.embeddings is None:
+        return duplicate
+    boxes = persons.boxes[rows]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    inside = (containment(boxes) >= rules.containment) & (area[:, None] > area[None, :])  # [i, j]: j in i
+    alike = cosine_similarity(persons.embeddings, persons.embeddings) >= rules.duplicate_similarity
+    duplicate[rows] = (inside & alike).any(axis=0)
+    return duplicate
 
 
-async def embed_persons(
-    images: list[np.ndarray], persons: list[Persons], embed: EmbedFn, padding: float = 0.0
-) -> list[np.ndarray]:
-    """Embed the matchable persons of all images with one embedder call; ``(M_i, D)`` per image."""
-    crops = [
-        crop(image, box)
-        for image, found in zip(images, persons)
-        for box in pad_boxes(found.boxes[found.matchable], padding, image.shape[1], image.shape[0])
-    ]
-    if not crops:
-        return [np.zeros((0, 0), dtype=np.float32) for _ in images]
-    embeddings = await embed(crops)
-    bounds = np.cumsum([int(found.matchable.sum()) for found in persons])[:-1]
-    return np.split(np.asarray(embeddings, dtype=np.float32), bounds)
+@dataclass(frozen=True)
+class ReIDPipeline:
+    """Answers a compare from decoded images: the detector and embedder as async callables,
+    the person rules, the default threshold and the tags of the models."""
 
+    detect: DetectFn
+    embed: EmbedFn
+    rules: PersonRules
+    threshold: float
+    models: ModelTags
 
-async def analyse_pair(
-    image1: np.ndarray, image2: np.ndarray, *, detect: DetectFn, embed: EmbedFn, rules: PersonRules
-) -> PairAnalysis:
-    """Detect, embed and compare the persons of two ``(H, W, 3)`` uint8 RGB images."""
-    images = [image1, image2]
-    persons = await find_persons(images, detect, rules)
-    first, second = await embed_persons(images, persons, embed, rules.padding)
-    similarity = np.full((len(persons[0].boxes), len(persons[1].boxes)), -1.0, dtype=np.float32)
-    similarity[np.ix_(persons[0].matchable, persons[1].matchable)] = cosine_similarity(first, second)
-    sizes = [(image.shape[1], image.shape[0]) for image in images]
-    return PairAnalysis(sizes=sizes, persons=persons, similarity=similarity, max_persons=rules.max_persons)
+    async def find_persons(self, images: list[np.ndarray]) -> list[Persons]:
+        """Detect persons in all images (whole and tiles) with one detector call."""
+        views = [detection_views(image, self.rules.detector_input, self.rules.tile_zoom) for image in images]
+        found = await self.detect([view.pixels for image_views in views for view in image_views])
+        persons, start = [], 0
+        for image, image_views in zip(images, views, strict=True):
+            rows = merge_views(found[start : start + len(image_views)], image_views)
+            start += len(image_views)
+            persons.append(persons_from_detections(rows, image.shape[1], image.shape[0], self.rules))
+        return persons
+
+    async def embed_persons(self, images: list[np.ndarray], persons: list[Persons]) -> list[Persons]:
+        """The persons with the embeddings of their matchable members, all in one embedder call."""
+        crops = [
+            crop(image, box)
+            for image, found in zip(images, persons)
+            for box in pad_boxes(found.boxes[found.matchable], self.rules.box_padding, image.shape[1], image.shape[0])
+        ]
+        embeddings = np.asarray(await self.embed(crops), dtype=np.float32) if crops else np.zeros((0, 0), np.float32)
+        bounds = np.cumsum([int(found.matchable.sum()) for found in persons])[:-1]
+        return [replace(found, embeddings=e) for found, e in zip(persons, np.split(embeddings, bounds))]
+
+    async def persons(self, images: list[np.ndarray]) -> list[Persons]:
+        """The embedded persons of each ``(H, W, 3)`` uint8 RGB image, partial views removed."""
+        embedded = await self.embed_persons(images, await self.find_persons(images))
+        return [found.take(~partial_views(found, self.rules)) for found in embedded]
+
+    async def analyse(self, image1: np.ndarray, image2: np.ndarray) -> PairAnalysis:
+        """Everything about two images' persons that a compare answer needs."""
+        first, second = await self.persons([image1, image2])
+        similarity = np.full((len(first.boxes), len(second.boxes)), -1.0, dtype=np.float32)
+        similarity[np.ix_(first.matchable, second.matchable)] = cosine_similarity(first.embeddings, second.embeddings)
+        sizes = [(image.shape[1], image.shape[0]) for image in (image1, image2)]
+        return PairAnalysis(
+            sizes=sizes, persons=[first, second], similarity=similarity, max_persons=self.rules.max_persons
+        )
+
+    async def compare(self, image1: np.ndarray, image2: np.ndarray, threshold: float | None = None) -> CompareResponse:
+        """Which persons of ``image1`` are persons of ``image2``."""
+        analysis = await self.analyse(image1, image2)
+        return build_response(analysis, self.threshold if threshold is None else threshold, self.models)
 
 
 def build_response(analysis: PairAnalysis, threshold: float, models: ModelTags) -> CompareResponse:
@@ -175,18 +204,3 @@ def _person_list(persons: Persons) -> list[Person]:
         )
         for i, (box, conf, why) in enumerate(zip(persons.boxes, persons.confidence, persons.reason))
     ]
-
-
-async def compare_images(
-    image1: np.ndarray,
-    image2: np.ndarray,
-    *,
-    detect: DetectFn,
-    embed: EmbedFn,
-    rules: PersonRules,
-    threshold: float,
-    models: ModelTags,
-) -> CompareResponse:
-    """Which persons of ``image1`` are persons of ``image2``; both ``(H, W, 3)`` uint8 RGB."""
-    analysis = await analyse_pair(image1, image2, detect=detect, embed=embed, rules=rules)
-    return build_response(analysis, threshold, models)

@@ -9,23 +9,16 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import TypeVar
 
 from pydantic import BaseModel
 
-from reid.embedding import EmbedderSpec
+from reid.specs import DetectorSpec, EmbedderSpec
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
 
 DETECTOR_NAME = "person-detector"
 EMBEDDER_NAME = "person-embedder"
-
-
-class DetectorSpec(BaseModel):
-    """How to run a stored detector."""
-
-    architecture: str
-    backend: Literal["pytorch", "openvino", "onnx", "torchscript"]
-    weights: str
-    image_size: int = 640
 
 
 class ModelIntegrityError(RuntimeError):
@@ -60,7 +53,7 @@ def identical_model(name: str, spec: BaseModel, digests: dict[str, str]):
         versions = bentoml.models.list(name)
     except NotFound:
         return None
-    wanted = spec.model_dump(mode="json")
+    wanted = spec.model_dump(mode="json", exclude_none=True)
     return next(
         (m for m in versions if m.info.metadata.get("sha256") == digests and m.info.metadata.get("spec") == wanted),
         None,
@@ -96,40 +89,24 @@ def save_model(name: str, payload: list[Path], spec: BaseModel, source: str, lab
             else:
                 shutil.copy2(item, folder / item.name)
         model.info.metadata.update(
-            {"source": source, "spec": spec.model_dump(mode="json"), "sha256": sha256_files(folder)}
+            {"source": source, "spec": spec.model_dump(mode="json", exclude_none=True), "sha256": sha256_files(folder)}
         )
     return model
 
 
-def detector_spec_for(weights: Path) -> DetectorSpec:
-    """Read a detector's runtime and input size off its file or export folder."""
-    import yaml
-
-    if weights.is_dir() and weights.name.endswith("_openvino_model"):
-        metadata_file = weights / "metadata.yaml"
-        metadata = yaml.safe_load(metadata_file.read_text()) if metadata_file.is_file() else {}
-        return DetectorSpec(
-            architecture=weights.name.split("_")[0],
-            backend="openvino",
-            weights=weights.name,
-            image_size=max(metadata.get("imgsz", [640])),
-        )
-    backends = {".pt": "pytorch", ".onnx": "onnx", ".torchscript": "torchscript"}
-    if weights.is_file() and weights.suffix in backends:
-        return DetectorSpec(architecture=weights.stem, backend=backends[weights.suffix], weights=weights.name)
-    raise ValueError(f"{weights}: not a detector ultralytics can load (.pt, .onnx, .torchscript, *_openvino_model/)")
+def model_files(weights: Path) -> list[Path]:
+    """The files a weights path stands for: an OpenVINO IR ``.xml`` comes with its ``.bin``."""
+    return [weights] + ([weights.with_suffix(".bin")] if weights.suffix == ".xml" else [])
 
 
-def import_detector(weights: Path, *, source: str, name: str = DETECTOR_NAME):
-    """Store a YOLO detector (a ``.pt`` file or an ultralytics export folder) under ``name``."""
-    spec = detector_spec_for(weights)
-    return save_model(name, [weights], spec, source, {"role": "detector", "backend": spec.backend})
+def import_detector(weights: Path, spec: DetectorSpec, *, source: str, name: str = DETECTOR_NAME):
+    """Store a person detector: its weights (file, IR or export folder) and the spec that runs them."""
+    return save_model(name, model_files(weights), spec, source, {"role": "detector", "backend": spec.backend})
 
 
 def import_embedder(weights: Path, spec: EmbedderSpec, *, source: str, name: str = EMBEDDER_NAME):
     """Store an embedder: its weights file(s) and the spec that runs them."""
-    files = [weights] + ([weights.with_suffix(".bin")] if weights.suffix == ".xml" else [])
-    return save_model(name, files, spec, source, {"role": "embedder", "backend": spec.backend})
+    return save_model(name, model_files(weights), spec, source, {"role": "embedder", "backend": spec.backend})
 
 
 def stored_model(tag: str):
@@ -140,24 +117,15 @@ def stored_model(tag: str):
     try:
         return bentoml.models.get(tag)
     except NotFound as error:
-        raise ModelIntegrityError(
-            f"model {tag} is not in the BentoML model store; run scripts/import_models.py"
-        ) from error
+        raise ModelIntegrityError(f"model {tag} is not in the BentoML model store; run reid models import") from error
 
 
-def open_stored(model, spec_type: type[BaseModel]):
-    """Verify a stored model's files and return ``(folder, spec)``."""
+def open_stored(model, spec_type: type[SpecT], *, verify: bool = True) -> tuple[Path, SpecT]:
+    """A stored model's ``(folder, spec)``, its files first checked against their sha256."""
     folder = Path(model.path)
     recorded = model.info.metadata.get("sha256")
     if not recorded:
-        raise ModelIntegrityError(f"model {model.tag} has no recorded sha256; import it with scripts/import_models.py")
-    verify_files(folder, recorded, str(model.tag))
+        raise ModelIntegrityError(f"model {model.tag} has no recorded sha256; import it with reid models import")
+    if verify:
+        verify_files(folder, recorded, str(model.tag))
     return folder, spec_type.model_validate(model.info.metadata["spec"])
-
-
-def open_detector(model) -> tuple[Path, DetectorSpec]:
-    return open_stored(model, DetectorSpec)
-
-
-def open_embedder(model) -> tuple[Path, EmbedderSpec]:
-    return open_stored(model, EmbedderSpec)

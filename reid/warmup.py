@@ -8,8 +8,7 @@ import cv2
 import numpy as np
 
 from reid.images import decode_image
-from reid.pipeline import DetectFn, EmbedFn, PersonRules, compare_images
-from reid.schemas import ModelTags
+from reid.pipeline import ReIDPipeline
 
 
 def warm_up_inputs(seed: int = 0) -> tuple[bytes, list[np.ndarray]]:
@@ -22,18 +21,10 @@ def warm_up_inputs(seed: int = 0) -> tuple[bytes, list[np.ndarray]]:
     return jpeg, crops
 
 
-async def warm_up(detect: DetectFn, embed: EmbedFn, rules: PersonRules, rounds: int = 3) -> None:
+async def warm_up(pipeline: ReIDPipeline, rounds: int = 3) -> None:
     """Run the compare path end to end (noise holds no persons, so crops are embedded apart)."""
     jpeg, crops = warm_up_inputs()
     image = await asyncio.to_thread(decode_image, jpeg, field="warm-up", max_bytes=len(jpeg), max_pixels=1 << 22)
     for _ in range(rounds):
-        await compare_images(
-            image,
-            image,
-            detect=detect,
-            embed=embed,
-            rules=rules,
-            threshold=0.5,
-            models=ModelTags(detector="", embedder=""),
-        )
-        await embed(crops)
+        await pipeline.compare(image, image)
+        await pipeline.embed(crops)

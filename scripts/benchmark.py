@@ -3,11 +3,16 @@
     python scripts/benchmark.py --clients 1 8 --requests 60 --json bench.json
 
 Starts the service (`bentoml serve .`, or takes --url) and the plain pipeline
-(scripts/plain_pipeline.py, unless --no-plain), warms each up, then for each client count
-drives C concurrent clients until N requests are done or the time bound passes, cycling
-1080p MOT17 frame pairs (or --pairs DIR). Reports requests/s, p50/p95/p99 latency, errors by
-status, peak RSS of every server process, time to /readyz, and our figures over the plain
-pipeline's as ratios. Each system runs alone on the machine while it is measured.
+(scripts/plain_pipeline.py, unless --no-plain) with the same model files, warms each up, then
+for each client count drives C concurrent clients until N requests are done or the time bound
+passes, cycling 1080p MOT17 frame pairs (or --pairs DIR). Reports requests/s, p50/p95/p99
+latency, errors by status, peak RSS of every server process, time to /readyz, and each
+service's figures over its plain pipeline's as ratios. Each system runs alone on the machine
+while it is measured.
+
+--variant NAME:KEY=VALUE,...   also measure the service with these REID_ settings
+--plain NAME=DETECTOR,EMBEDDER,CONFIDENCE
+                               the plain pipeline for variant NAME, with these files of --models
 """
 
 from __future__ import annotations
@@ -26,8 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reid.load import Request, closed_loop  # noqa: E402
 from reid.processes import MemoryWatch, ServerProcess, free_port, serve_bentoml  # noqa: E402
+from reid.sources import DEFAULT_DETECTOR, DEFAULT_EMBEDDER  # noqa: E402
 
 DEFAULT_PAIRS = [("MOT17-04-FRCNN", 1, 8), ("MOT17-02-FRCNN", 1, 4), ("MOT17-13-FRCNN", 1, 5)]
+# The default models' original files: the plain pipeline runs them as a plain script would.
+DEFAULT_PLAIN = f"{DEFAULT_DETECTOR},{DEFAULT_EMBEDDER},0.2"
 
 
 def mot17_pairs(data: Path) -> list[tuple[bytes, bytes]]:
@@ -78,7 +86,7 @@ def measure(name: str, server: ServerProcess | None, url: str, pairs, args) -> d
     }
 
 
-def start_plain(models: Path, detector: str, embedder: str) -> ServerProcess:
+def start_plain(models: Path, detector: str, embedder: str, confidence: str) -> ServerProcess:
     port = free_port()
     command = [
         sys.executable,
@@ -95,6 +103,7 @@ def start_plain(models: Path, detector: str, embedder: str) -> ServerProcess:
     env = {
         "PLAIN_DETECTOR": str(models / detector),
         "PLAIN_EMBEDDER": str(models / embedder),
+        "PLAIN_CONFIDENCE": confidence,
         "YOLO_OFFLINE": "1",
         "YOLO_VERBOSE": "False",
     }
@@ -116,12 +125,14 @@ def ratio_cell(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def markdown(systems: list[dict], baseline: dict | None) -> str:
+def markdown(systems: list[dict], baselines: dict[str, dict]) -> str:
+    """The load table (each service over its plain pipeline) and the start-up and memory table."""
     lines = [
         "| system | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms | req/s ratio | p50 ratio |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for system in systems:
+        baseline = baselines.get(system["system"])
         over = ratios(system, baseline) if baseline else {}
         for run in system["runs"]:
             c = run["clients"]
@@ -139,6 +150,11 @@ def markdown(systems: list[dict], baseline: dict | None) -> str:
     return "\n".join(lines)
 
 
+def settings_env(spec: str) -> dict[str, str]:
+    """``key=value,...`` as ``REID_KEY`` environment variables."""
+    return {f"REID_{k.upper()}": v for k, v in (kv.split("=", 1) for kv in spec.split(",") if kv)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="benchmark this running service instead of starting one")
@@ -149,41 +165,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=Path, help="a folder of images, taken two by two")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--models", type=Path, default=Path("../shared/models"), help="for the plain pipeline")
-    parser.add_argument("--plain-detector", default="yolov8n_int8_openvino_model")
-    parser.add_argument("--plain-embedder", default="osnet_x0_25_msmt17.pth")
-    parser.add_argument("--no-plain", action="store_true")
     parser.add_argument(
-        "--variant",
+        "--plain",
         action="append",
         default=[],
-        metavar="NAME:KEY=VALUE,...",
-        help="also measure the service with these REID_ settings, e.g. osnet:embedder_model=x",
+        metavar="NAME=DETECTOR,EMBEDDER,CONFIDENCE",
+        help=f"the plain pipeline of a variant (for ours: {DEFAULT_PLAIN})",
     )
+    parser.add_argument("--no-plain", action="store_true")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
     pairs = folder_pairs(args.pairs) if args.pairs else mot17_pairs(args.data)
-    systems = []
+    plain_models = {"ours": DEFAULT_PLAIN} | dict(item.split("=", 1) for item in args.plain)
+    systems, baselines = [], {}
     if args.url:
         systems.append(measure("ours", None, args.url, pairs, args))
     else:
-        configs = [("ours", {})] + [
-            (name, {f"REID_{k.upper()}": v for k, v in (kv.split("=", 1) for kv in spec.split(","))})
-            for name, spec in (v.split(":", 1) for v in args.variant)
-        ]
-        for name, env in configs:
-            with serve_bentoml(env=env) as server:
+        for name, spec in [("ours", "")] + [v.split(":", 1) for v in args.variant]:
+            with serve_bentoml(env=settings_env(spec)) as server:
                 systems.append(measure(name, server, server.url, pairs, args))
-    baseline = None
     if not args.no_plain:
-        with start_plain(args.models.resolve(), args.plain_detector, args.plain_embedder) as plain:
-            baseline = measure("plain pipeline", plain, plain.url, pairs, args)
-        systems.append(baseline)
-    print(markdown(systems, baseline))
+        for system in list(systems):
+            name = system["system"]
+            if name not in plain_models:
+                continue
+            detector, embedder, confidence = plain_models[name].split(",")
+            with start_plain(args.models.resolve(), detector, embedder, confidence) as plain:
+                baselines[name] = measure(f"plain ({name})", plain, plain.url, pairs, args)
+            systems.append(baselines[name])
+    print(markdown(systems, baselines))
     if args.json:
-        report = {"systems": systems}
-        if baseline:
-            report["ratios"] = {s["system"]: ratios(s, baseline) for s in systems if s is not baseline}
+        report = {
+            "systems": systems,
+            "plain_models": {name: plain_models[name] for name in baselines},
+            "ratios": {
+                name: ratios(next(s for s in systems if s["system"] == name), b) for name, b in baselines.items()
+            },
+        }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 

@@ -1,6 +1,6 @@
 """Where the CPU goes: CPU milliseconds per request in each service process under load.
 
-    python scripts/cpu_profile.py                                # the default configuration
+    python scripts/cpu_profile.py --json profile.json            # the default configuration
     python scripts/cpu_profile.py --set REID_EMBEDDER_THREADS=1  # a variant
 
 Starts the service, drives 8 clients over 1080p MOT17 pairs, reads each process's CPU time
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="env", action="append", default=[], metavar="REID_KEY=VALUE")
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--json", type=Path, help="write the report here too")
     args = parser.parse_args(argv)
     pairs = mot17_pairs(args.data)
     with serve_bentoml(env=dict(item.split("=", 1) for item in args.env)) as server:
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         "p50_ms_1_client": round(single["p50_ms"]),
     }
     print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 

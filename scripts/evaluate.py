@@ -1,18 +1,20 @@
 """Measure matching quality on labelled data, through the same code path as POST /compare.
 
-    python scripts/evaluate.py --crops ../shared/data/pku-reid-val --crops ../shared/data/duke-crops \\
+    python scripts/evaluate.py --crops ../shared/data/cuhk03-pair1 --crops ../shared/data/pku-reid-val \\
         --scenes ../shared/data/mot17 --scenes ../shared/data/two-camera-hall --json eval.json
 
---crops DIR    labelled person crops in DIR/query and DIR/gallery: rank-1, rank-5 and mAP
-               (standard protocol), and milliseconds per crop of the embedder
---scenes DIR   MOT-style sequences: frame pairs through the whole compare pipeline; match
-               precision, recall, F1 and detector recall
---url URL      run the scenes against a running server instead (crops always run in process)
---grid K=V,V   evaluate every combination of settings (e.g. embedder_model=a,b embed_flip=false,true)
---set K=V      one setting for every run
---calibrate    choose the threshold maximising pair F1 on all labelled pairs; write it to
-               reid/calibration.json and the embedder's store metadata
---plot FILE    histograms of same- and different-identity similarities, threshold marked
+--crops DIR      labelled person crops in DIR/query and DIR/gallery: rank-1, rank-5 and mAP
+                 (standard protocol), match F1 of simulated two-camera compares, ms per crop
+--scenes DIR     MOT-style sequences: frame pairs through the whole pipeline; end-to-end match
+                 precision, recall (a person the detector missed is a miss) and F1, the recall
+                 over persons detected in both frames, detector recall and precision, ms per compare
+--url URL        run the scenes against a running server instead (crops always run in process)
+--grid K=V,V     evaluate every combination of settings (e.g. embedder_model=a,b containment=0,0.8)
+--set K=V        one setting for every run
+--calibrate DIR  choose the lowest threshold at which DIR's (a --crops set) simulated two-camera
+                 compares are matched with a precision of at least 0.95, report every figure at
+                 it, and record it in reid/calibration.json and the embedder's store metadata
+--plot FILE      match F1 against the threshold, one curve per data set, threshold marked
 """
 
 from __future__ import annotations
@@ -33,56 +35,53 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reid.config import Settings  # noqa: E402
 from reid.datasets import CropSet, MotSequence, load_crop_set, mot_sequences  # noqa: E402
 from reid.evaluation import (  # noqa: E402
-    best_identities,
-    best_pair_threshold,
+    compare_episodes,
+    episode_curves,
     frame_pairs,
-    labelled_similarities,
-    pair_f1,
     retrieval_metrics,
     score_pair,
+    threshold_for_precision,
     total,
 )
-from reid.images import decode_image  # noqa: E402
+from reid.images import read_rgb  # noqa: E402
 from reid.matching import cosine_similarity  # noqa: E402
 from reid.pipeline import PairAnalysis, build_response  # noqa: E402
 from reid.schemas import CompareResponse  # noqa: E402
 
+THRESHOLDS = np.round(np.arange(0.0, 1.0 + 1e-9, 0.01), 2)
+# Matches the service returns should be right at least this often (--calibrate).
+PRECISION_TARGET = 0.95
 
-def read_rgb(path: Path) -> np.ndarray:
-    return decode_image(path.read_bytes(), field=path.name, max_bytes=1 << 30, max_pixels=1 << 30)
 
-
-def evaluate_crops(crop_set: CropSet, embed) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Retrieval metrics, timing, and the same/different similarity samples of one crop set."""
+def evaluate_crops(crop_set: CropSet, embed) -> tuple[dict, np.ndarray]:
+    """Retrieval metrics and timing of one crop set, and its match F1 per threshold."""
     crops = crop_set.query + crop_set.gallery
     images = [read_rgb(c.path) for c in tqdm(crops, desc=f"{crop_set.name}: reading", leave=False)]
-    embed(images[:4])  # warm
+    embed(images[:8])  # warm
     started = time.perf_counter()
     embeddings = embed(images)
     ms_per_crop = (time.perf_counter() - started) * 1000 / len(images)
-    query, gallery = embeddings[: len(crop_set.query)], embeddings[len(crop_set.query) :]
     ids = np.array([c.identity for c in crops])
     cams = np.array([c.camera for c in crops])
     q, g = slice(0, len(crop_set.query)), slice(len(crop_set.query), None)
-    similarity = cosine_similarity(query, gallery)
-    metrics = retrieval_metrics(similarity, ids[q], cams[q], ids[g], cams[g])
-    # Pairs for calibration: across cameras only, as the protocol scores them.
-    valid = ids[q][:, None] != ids[g][None, :]
-    valid |= cams[q][:, None] != cams[g][None, :]
-    same = similarity[valid & (ids[q][:, None] == ids[g][None, :])]
-    different = similarity[valid & (ids[q][:, None] != ids[g][None, :])]
-    return {**metrics, "ms_per_crop": ms_per_crop}, same, different
+    metrics = retrieval_metrics(cosine_similarity(embeddings[q], embeddings[g]), ids[q], cams[q], ids[g], cams[g])
+    curve = episode_curves(cosine_similarity(embeddings, embeddings), ids, compare_episodes(ids, cams), THRESHOLDS)
+    return {**metrics, "ms_per_crop": ms_per_crop}, curve
 
 
 def scene_jobs(root: Path) -> list[tuple[MotSequence, int, int]]:
     return [(seq, a, b) for seq in mot_sequences(root) for a, b in frame_pairs(seq.frame_numbers())]
 
 
-async def analyse_scenes(jobs, local) -> list[PairAnalysis]:
-    return [
-        await local.analyse(read_rgb(seq.frames[a]), read_rgb(seq.frames[b]))
-        for seq, a, b in tqdm(jobs, desc="scenes", leave=False)
-    ]
+async def analyse_scenes(jobs, pipeline) -> tuple[list[PairAnalysis], float]:
+    """The analyses of every frame pair, and the median milliseconds one took (decoding not counted)."""
+    analyses, seconds = [], []
+    for seq, a, b in tqdm(jobs, desc="scenes", leave=False):
+        images = read_rgb(seq.frames[a]), read_rgb(seq.frames[b])
+        started = time.perf_counter()
+        analyses.append(await pipeline.analyse(*images))
+        seconds.append(time.perf_counter() - started)
+    return analyses, float(np.median(seconds) * 1000)
 
 
 def remote_responses(jobs, url: str, threshold: float | None) -> list[CompareResponse]:
@@ -98,16 +97,8 @@ def remote_responses(jobs, url: str, threshold: float | None) -> list[CompareRes
     return answers
 
 
-def scene_similarities(jobs, analyses: list[PairAnalysis]) -> tuple[np.ndarray, np.ndarray]:
-    same, different = [], []
-    for (seq, a, b), analysis in zip(jobs, analyses):
-        first, second = analysis.persons
-        ids1 = best_identities(first.boxes, seq.truth[a])
-        ids2 = best_identities(second.boxes, seq.truth[b])
-        s, d = labelled_similarities(analysis.similarity, ids1, ids2)
-        same.append(s)
-        different.append(d)
-    return np.concatenate(same), np.concatenate(different)
+def scene_figures(jobs, answers: list[CompareResponse]) -> dict:
+    return total([score_pair(answer, seq.truth[a], seq.truth[b]) for (seq, a, b), answer in zip(jobs, answers)])
 
 
 def parse_settings(pairs: list[str]) -> dict[str, str]:
@@ -120,49 +111,59 @@ def variants(grid: list[str], fixed: dict[str, str]) -> list[dict[str, str]]:
     return [{**fixed, **dict(zip((key for key, _ in axes), combo))} for combo in combos]
 
 
+def at(curve: np.ndarray, threshold: float) -> float:
+    return float(curve[int(np.abs(THRESHOLDS - threshold).argmin())])
+
+
+def scene_curves(jobs, analyses: list[PairAnalysis], models) -> dict[str, np.ndarray]:
+    per_threshold = [scene_figures(jobs, [build_response(a, t, models) for a in analyses]) for t in THRESHOLDS]
+    return {key: np.array([figures[key] for figures in per_threshold]) for key in ("precision", "recall", "f1")}
+
+
 def run_variant(overrides: dict[str, str], args) -> dict:
     from reid.runtime import LocalReID
 
-    settings = Settings(**overrides)
-    local = LocalReID(settings)
-    threshold = local.threshold if args.threshold is None else args.threshold
-    result = {
-        "settings": overrides,
-        "embedder": local.models.embedder,
-        "threshold": threshold,
-        "crops": {},
-        "scenes": {},
-    }
-    same, different = [], []
+    local = LocalReID(Settings(**overrides))
+    pipeline = local.pipeline
+    crops, curves = {}, {}
     for folder in args.crops:
-        metrics, s, d = evaluate_crops(load_crop_set(folder), local.embedder.embed)
-        result["crops"][folder.name] = metrics
-        same.append(s)
-        different.append(d)
+        crops[folder.name], curves[folder.name] = evaluate_crops(load_crop_set(folder), local.embedder.embed)
+    threshold = pipeline.threshold if args.threshold is None else args.threshold
+    calibration = None
+    if args.calibrate:
+        curve = curves[args.calibrate.name]
+        threshold = threshold_for_precision(THRESHOLDS, curve["precision"], PRECISION_TARGET)
+        calibration = {
+            "data": args.calibrate.name,
+            "precision_target": PRECISION_TARGET,
+            **{f"match_{key}": round(at(values, threshold), 4) for key, values in curve.items()},
+        }
+    for name, curve in curves.items():
+        crops[name].update({f"match_{key}": at(values, threshold) for key, values in curve.items()})
+    scenes = {}
     for folder in args.scenes:
         jobs = scene_jobs(folder)
         if args.url:
-            answers = remote_responses(jobs, args.url, args.threshold)
-        else:
-            analyses = asyncio.run(analyse_scenes(jobs, local))
-            answers = [build_response(a, threshold, local.models) for a in analyses]
-            s, d = scene_similarities(jobs, analyses)
-            same.append(s)
-            different.append(d)
-        scores = [score_pair(ans, seq.truth[a], seq.truth[b]) for (seq, a, b), ans in zip(jobs, answers)]
-        result["scenes"][folder.name] = total(scores)
-    if same:
-        same_all, different_all = np.concatenate(same), np.concatenate(different)
-        best, best_f1 = best_pair_threshold(same_all, different_all)
-        result["pairs"] = {
-            "same": len(same_all),
-            "different": len(different_all),
-            "pair_f1": pair_f1(same_all, different_all, threshold),
-            "best_threshold": best,
-            "best_pair_f1": best_f1,
+            scenes[folder.name] = scene_figures(jobs, remote_responses(jobs, args.url, args.threshold))
+            continue
+        analyses, ms = asyncio.run(analyse_scenes(jobs, pipeline))
+        scenes[folder.name] = {
+            **scene_figures(jobs, [build_response(a, threshold, pipeline.models) for a in analyses]),
+            "ms_per_compare": ms,
         }
-        result["_samples"] = (same_all, different_all)
-    return result
+        curves[folder.name] = scene_curves(jobs, analyses, pipeline.models)
+    return {
+        "settings": overrides,
+        "models": pipeline.models.model_dump(),
+        "threshold": threshold,
+        "calibration": calibration,
+        "crops": crops,
+        "scenes": scenes,
+        "curves": {
+            name: {key: [round(float(v), 4) for v in values] for key, values in curve.items()}
+            for name, curve in curves.items()
+        },
+    }
 
 
 def markdown(results: list[dict]) -> str:
@@ -175,17 +176,18 @@ def markdown(results: list[dict]) -> str:
         }
         for name, m in result["crops"].items():
             row[f"{name} rank-1"] = f"{m['rank1']:.3f}"
-            row[f"{name} mAP"] = f"{m['mAP']:.3f}"
+            row[f"{name} F1"] = f"{m['match_f1']:.3f}"
         if result["crops"]:
-            row["ms/crop"] = f"{np.mean([m['ms_per_crop'] for m in result['crops'].values()]):.2f}"
+            row["ms/crop"] = f"{np.mean([m['ms_per_crop'] for m in result['crops'].values()]):.1f}"
         for name, m in result["scenes"].items():
             row[f"{name} P"] = f"{m['precision']:.3f}"
             row[f"{name} R"] = f"{m['recall']:.3f}"
             row[f"{name} F1"] = f"{m['f1']:.3f}"
-            row[f"{name} det. recall"] = f"{m['detector_recall']:.3f}"
-        if "pairs" in result:
-            row["pair F1"] = f"{result['pairs']['pair_f1']:.3f}"
-            row["best threshold"] = f"{result['pairs']['best_threshold']:.2f}"
+            row[f"{name} R detected"] = f"{m['recall_detected']:.3f}"
+            row[f"{name} det. R"] = f"{m['detector_recall']:.3f}"
+            row[f"{name} det. P"] = f"{m['detector_precision']:.3f}"
+            if "ms_per_compare" in m:
+                row[f"{name} ms/compare"] = f"{m['ms_per_compare']:.0f}"
         rows.append(row)
         head += [k for k in row if k not in head]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -193,47 +195,42 @@ def markdown(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot(path: Path, same: np.ndarray, different: np.ndarray, threshold: float, title: str) -> None:
+def plot(path: Path, result: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 4))
-    bins = np.linspace(-0.2, 1.0, 61)
-    axes.hist(different, bins=bins, alpha=0.6, density=True, label=f"different identity ({len(different)})")
-    axes.hist(same, bins=bins, alpha=0.6, density=True, label=f"same identity ({len(same)})")
-    axes.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.2f}")
-    axes.set_xlabel("cosine similarity")
-    axes.set_ylabel("density")
-    axes.set_title(title)
-    axes.legend()
+    for name, curve in result["curves"].items():
+        kind = "crops, simulated compares" if name in result["crops"] else "scenes, end to end"
+        axes.plot(THRESHOLDS, curve["f1"], label=f"{name} ({kind})")
+    axes.axvline(result["threshold"], color="black", linestyle="--", label=f"threshold {result['threshold']:.2f}")
+    axes.set_xlim(0.1, 0.8)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("similarity threshold")
+    axes.set_ylabel("match F1")
+    axes.set_title(result["models"]["embedder"])
+    axes.legend(fontsize=8, loc="lower left")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
-def calibrate(result: dict) -> None:
+def record_calibration(result: dict) -> None:
     """Record the calibrated threshold for this embedder: calibration.json and the store."""
     import bentoml
 
     from reid.sources import CALIBRATION_FILE
 
-    model = bentoml.models.get(result["embedder"])
+    model = bentoml.models.get(result["models"]["embedder"])
     spec = model.info.metadata["spec"]
-    threshold = result["pairs"]["best_threshold"]
     table = json.loads(CALIBRATION_FILE.read_text())
-    table[Path(spec["weights"]).stem] = {
-        "threshold": threshold,
-        "pair_f1": round(result["pairs"]["best_pair_f1"], 4),
-        "same_pairs": result["pairs"]["same"],
-        "different_pairs": result["pairs"]["different"],
-        "data": sorted([*result["crops"], *result["scenes"]]),
-    }
+    table[Path(spec["weights"]).stem] = {"threshold": result["threshold"], **result["calibration"]}
     CALIBRATION_FILE.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
-    model.info.metadata["spec"] = {**spec, "threshold": threshold}
+    model.info.metadata["spec"] = {**spec, "threshold": result["threshold"]}
     model.flush()
-    print(f"calibrated {model.tag}: threshold {threshold:.2f} (pair F1 {result['pairs']['best_pair_f1']:.3f})")
+    print(f"calibrated {model.tag}: threshold {result['threshold']:.2f} ({result['calibration']})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,25 +243,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path)
-    parser.add_argument("--calibrate", action="store_true")
+    parser.add_argument("--calibrate", type=Path, metavar="CROPS_DIR")
     args = parser.parse_args(argv)
     if not args.crops and not args.scenes:
         parser.error("give --crops and/or --scenes")
+    if args.calibrate and args.calibrate not in args.crops:
+        parser.error("--calibrate takes one of the --crops folders")
 
     results = [run_variant(overrides, args) for overrides in variants(args.grid, parse_settings(args.fixed))]
     print(markdown(results))
-    first = results[0]
     if args.calibrate:
-        if len(results) != 1 or "pairs" not in first:
-            parser.error("--calibrate takes one variant and in-process data")
-        calibrate(first)
-    if args.plot and "_samples" in first:
-        same, different = first["_samples"]
-        threshold = first["pairs"]["best_threshold"] if args.calibrate else first["threshold"]
-        plot(args.plot, same, different, threshold, first["embedder"])
+        if len(results) != 1:
+            parser.error("--calibrate takes one variant")
+        record_calibration(results[0])
+    if args.plot:
+        plot(args.plot, results[0])
     if args.json:
-        clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
-        args.json.write_text(json.dumps({"variants": clean}, indent=2) + "\n")
+        args.json.write_text(json.dumps({"thresholds": THRESHOLDS.tolist(), "variants": results}, indent=1) + "\n")
     return 0
 
 

@@ -26,10 +26,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reid.datasets import load_mot_sequence  # noqa: E402
-from reid.detection import YoloDetector  # noqa: E402
-from reid.embedding import Embedder, EmbedderSpec, Runtime  # noqa: E402
+from reid.detection import DetectorOptions, UltralyticsDetector  # noqa: E402
+from reid.embedding import Embedder, EmbedderOptions  # noqa: E402
 from reid.export import relative_error  # noqa: E402
-from reid.images import decode_image, downscale_to_max_side  # noqa: E402
+from reid.images import read_rgb  # noqa: E402
+from reid.specs import DetectorSpec, EmbedderSpec  # noqa: E402
+from reid.tiles import detection_views  # noqa: E402
 
 
 def median_ms(call, repeats: int) -> float:
@@ -56,13 +58,14 @@ def main(argv: list[str] | None = None) -> int:
 
     seq = load_mot_sequence(args.sequence)
     frame = seq.frame_numbers()[0]
-    image = decode_image(seq.frames[frame].read_bytes(), field="frame", max_bytes=1 << 30, max_pixels=1 << 30)
+    image = read_rgb(seq.frames[frame])
     boxes = seq.truth[frame].visible(0.5).boxes.round().astype(int).clip(0)
     crops = [image[y1:y2, x1:x2] for x1, y1, x2, y2 in boxes if x2 > x1 and y2 > y1]
-    small, _ = downscale_to_max_side(image, 640)
+    small = detection_views(image, (640, 640))[0].pixels
     spec = EmbedderSpec(
         architecture="osnet_x0_25", backend="torchreid", weights=args.weights.name, embedding_dim=512, threshold=0.5
     )
+    detector_spec = DetectorSpec(architecture="yolov8n", backend="ultralytics", weights=Path(args.detector).name)
     report = {
         "gpu": torch.cuda.get_device_name(0),
         "torch": torch.__version__,
@@ -71,17 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     embeddings = {}
     for device in ("cpu", "cuda"):
-        embedder = Embedder(args.weights.parent, spec, runtime=Runtime(device=device))
+        embedder = Embedder(args.weights.parent, spec, EmbedderOptions(device=device))
         report[f"embed_ms_per_crop_{device}"] = median_ms(lambda e=embedder: e.embed(crops), args.repeats) / len(crops)
         embeddings[device] = embedder.embed(crops)
-        detector = YoloDetector(
-            Path(args.detector),
-            confidence=0.25,
-            nms_iou=0.7,
-            max_detections=100,
-            min_box_side=4,
-            image_size=640,
-            device=device,
+        detector = UltralyticsDetector(
+            Path(args.detector), detector_spec, DetectorOptions(confidence=0.25, device=device)
         )
         report[f"detect_ms_per_image_{device}"] = median_ms(lambda d=detector: d.detect([small]), args.repeats)
     report["embedding_relative_error_gpu_vs_cpu"] = relative_error(embeddings["cpu"], embeddings["cuda"])

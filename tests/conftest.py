@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("REID_SHARED_DIR", ROOT.parent / "shared")).resolve()
 MODELS = SHARED / "models"
 DATA = SHARED / "data"
+CALIBRATION_CROPS = DATA / "cuhk03-pair1"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Before bentoml or ultralytics are imported anywhere: no telemetry, no network, and a
@@ -42,7 +43,7 @@ def model_store() -> Path:
     require_shared()
     from reid.importer import main as import_models
 
-    assert import_models(["--from", str(MODELS)]) == 0
+    assert import_models(["--from", str(MODELS), "--calibration-crops", str(CALIBRATION_CROPS)]) == 0
     return Path(os.environ["BENTOML_HOME"])
 
 

@@ -27,7 +27,7 @@ def test_benchmark_smoke(server, tmp_path, capsys):
     ]
     assert benchmark(args) == 0
     table = capsys.readouterr().out
-    assert "| ours | 1 |" in table and "| plain pipeline | 2 |" in table
+    assert "| ours | 1 |" in table and "| plain (ours) | 2 |" in table
     report = json.loads(out.read_text())
     for system in report["systems"]:
         for run in system["runs"]:

@@ -1,13 +1,8 @@
 import numpy as np
 import pytest
 
-from reid.boxes import box_iou, crop, pad_boxes, reading_order, suppress_contained, to_pixel_boxes, unscale_boxes
-from reid.pipeline import persons_from_detections
-
-
-def test_unscale_maps_back_to_the_original_image():
-    detections = np.array([[64.0, 36.0, 128.0, 180.0]])
-    assert unscale_boxes(detections, (1 / 3, 1 / 3)).tolist() == [[192.0, 108.0, 384.0, 540.0]]
+from reid.boxes import box_iou, containment, crop, pad_boxes, reading_order, to_pixel_boxes
+from reid.pipeline import PersonRules, persons_from_detections
 
 
 def test_pixel_boxes_are_rounded_clipped_and_never_empty():
@@ -16,12 +11,25 @@ def test_pixel_boxes_are_rounded_clipped_and_never_empty():
     assert boxes.dtype == np.int64
 
 
-def test_boxes_come_back_in_the_uploaded_images_coordinates():
-    # Detections on a 640x360 copy of a 1920x1080 upload, scale (1/3, 1/3).
-    detections = np.array([[300.0, 10.0, 330.0, 100.0, 0.5], [10.0, 20.0, 40.0, 110.0, 0.9]], np.float32)
-    persons = persons_from_detections(detections, (640 / 1920, 360 / 1080), 1920, 1080)
+def test_persons_are_pixel_boxes_in_reading_order_with_their_confidence():
+    detections = np.array([[900.2, 30.0, 990.0, 300.0, 0.5], [30.0, 60.4, 120.0, 330.0, 0.9]], np.float32)
+    persons = persons_from_detections(detections, 1920, 1080, PersonRules())
     assert persons.boxes.tolist() == [[30, 60, 120, 330], [900, 30, 990, 300]]
     assert persons.confidence.tolist() == pytest.approx([0.9, 0.5])
+    assert persons.matchable.all()
+
+
+def test_persons_too_small_cut_off_or_over_the_cap_are_not_matchable():
+    detections = np.array(
+        [[0, 0, 10, 20, 0.9], [20, 0, 80, 30, 0.9], [100, 0, 130, 90, 0.8], [200, 0, 230, 90, 0.7]], np.float32
+    )
+    rules = PersonRules(min_person_height=25, min_person_aspect=1.0, max_persons=1)
+    assert persons_from_detections(detections, 640, 480, rules).reason.tolist() == [
+        "too_small",
+        "cut_off",
+        "",
+        "over_limit",
+    ]
 
 
 def test_reading_order_is_left_to_right_then_top_to_bottom():
@@ -40,25 +48,11 @@ def test_crop_is_the_box_region():
     assert (crop(image, np.array([1, 2, 4, 5])) == image[2:5, 1:4]).all()
 
 
-def test_partial_box_inside_a_person_is_suppressed():
-    person = [100, 100, 150, 250]
-    head_and_torso = [105, 100, 150, 170]  # wholly inside the person's box
-    neighbour = [200, 100, 250, 250]
-    keep = suppress_contained(np.array([person, head_and_torso, neighbour]), 0.8)
-    assert keep.tolist() == [True, False, True]
-
-
-def test_box_over_a_group_is_suppressed():
-    left, right = [100, 100, 150, 250], [160, 100, 210, 250]
-    group = [95, 95, 215, 255]
-    keep = suppress_contained(np.array([left, right, group]), 0.8)
-    assert keep.tolist() == [True, True, False]
-
-
-def test_suppression_off_and_overlapping_people_kept():
-    a, b = [100, 100, 150, 250], [130, 100, 180, 250]  # 40% of b inside a
-    assert suppress_contained(np.array([a, b]), 0.8).all()
-    assert suppress_contained(np.array([a, a]), 0.0).all()
+def test_containment_is_the_share_of_each_box_inside_the_other():
+    boxes = np.array([[0, 0, 10, 10], [5, 0, 10, 10], [20, 20, 30, 30]])
+    share = containment(boxes)
+    assert share[0, 1] == 1.0 and share[1, 0] == 0.5 and share[0, 2] == 0.0
+    assert np.diag(share).tolist() == [0.0, 0.0, 0.0]
 
 
 def test_padding_grows_boxes_inside_the_image():

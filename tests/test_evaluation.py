@@ -7,12 +7,12 @@ from reid.datasets import GroundTruth
 from reid.evaluation import (
     assigned_identities,
     best_identities,
-    best_pair_threshold,
+    compare_episodes,
+    episode_curves,
     frame_pairs,
-    labelled_similarities,
-    pair_f1,
     retrieval_metrics,
     score_pair,
+    threshold_for_precision,
     total,
 )
 from reid.pipeline import PairAnalysis, Persons, build_response
@@ -45,11 +45,32 @@ def test_frame_pairs_spread_over_the_sequence():
     assert (1, 8) in frame_pairs(list(range(1, 9)))
 
 
-def test_pair_threshold_maximises_f1_and_takes_the_plateau_centre():
-    same, different = np.array([0.8, 0.9, 0.95]), np.array([0.1, 0.2, 0.5])
-    assert pair_f1(same, different, 0.6) == 1.0
-    threshold, f1 = best_pair_threshold(same, different)
-    assert f1 == 1.0 and threshold == pytest.approx((0.51 + 0.8) / 2, abs=0.01)
+def test_threshold_for_precision_is_the_lowest_from_which_precision_holds():
+    thresholds = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert threshold_for_precision(thresholds, np.array([0.5, 0.96, 0.9, 0.97, 1.0]), 0.95) == 0.4
+    assert threshold_for_precision(thresholds, np.full(5, 0.99), 0.95) == 0.1
+    assert threshold_for_precision(thresholds, np.full(5, 0.5), 0.95) == 0.5
+
+
+def test_compare_episodes_use_two_cameras_and_one_crop_per_person():
+    ids = np.repeat(np.arange(20), 4)
+    cams = np.tile(["a", "a", "b", "b"], 20)
+    for episode in compare_episodes(ids, cams, count=50, seed=1):
+        for side in (episode.first, episode.second):
+            assert len(set(cams[side])) == 1 and len(set(ids[side])) == len(side)
+        assert cams[episode.first][0] != cams[episode.second][0]
+        assert set(ids[episode.first]) & set(ids[episode.second])
+
+
+def test_episode_curves_on_perfect_and_on_useless_embeddings():
+    ids = np.repeat(np.arange(10), 2)
+    cams = np.tile(["a", "b"], 10)
+    episodes = compare_episodes(ids, cams, count=30)
+    thresholds = np.array([0.5])
+    perfect = (ids[:, None] == ids[None, :]).astype(float)
+    assert episode_curves(perfect, ids, episodes, thresholds)["f1"].tolist() == [1.0]
+    useless = episode_curves(np.zeros((20, 20)), ids, episodes, thresholds)
+    assert useless["recall"].tolist() == [0.0] and useless["f1"].tolist() == [0.0]
 
 
 def truth(ids, boxes, visibility=None):
@@ -80,14 +101,35 @@ def test_scene_pair_with_known_matches():
     assert (score.matches, score.correct, score.unlabelled) == (2, 1, 1)
     assert score.precision == 0.5
     # Persons 1 and 2 are visible and detected in both frames; person 1 was found.
-    assert (score.matchable, score.found) == (2, 1) and score.recall == 0.5
+    assert (score.present, score.detected, score.found, score.found_detected) == (2, 2, 1, 1)
+    assert score.recall == 0.5
     assert (score.truth_persons, score.detected_persons) == (5, 5)
+    # Six boxes on labelled persons, two on nobody.
+    assert (score.detections, score.true_detections) == (8, 6)
     summary = total([score, score])
     assert summary["precision"] == 0.5 and summary["recall"] == 0.5 and summary["f1"] == 0.5
+    assert summary["detector_precision"] == 0.75
 
 
-def test_labelled_similarities_split():
-    similarity = np.array([[0.9, 0.2], [0.3, -1.0]])
-    same, different = labelled_similarities(similarity, np.array([1, 2]), np.array([1, 2]))
-    assert same.tolist() == [pytest.approx(0.9)]
-    assert sorted(different.tolist()) == [pytest.approx(0.2), pytest.approx(0.3)]
+def test_a_person_the_detector_missed_is_a_miss_end_to_end():
+    both = truth([1, 2], [[0, 0, 10, 30], [20, 0, 30, 30]])
+    # Person 2 is not detected in the second frame; person 1 is matched.
+    boxes1 = np.array([[0, 0, 10, 30], [20, 0, 30, 30]])
+    boxes2 = np.array([[0, 0, 10, 30]])
+    persons = [
+        Persons(b, np.full(len(b), 0.9, np.float32), np.full(len(b), "", dtype=object)) for b in (boxes1, boxes2)
+    ]
+    similarity = np.array([[0.9], [0.1]], np.float32)
+    analysis = PairAnalysis(sizes=[(100, 100)] * 2, persons=persons, similarity=similarity, max_persons=50)
+    score = score_pair(build_response(analysis, 0.5, ModelTags(detector="d", embedder="e")), both, both)
+    assert (score.present, score.found, score.detected, score.found_detected) == (2, 1, 1, 1)
+    figures = total([score])
+    assert figures["recall"] == 0.5 and figures["recall_detected"] == 1.0
+
+
+def test_detections_on_ignored_people_count_neither_way():
+    frame = GroundTruth(np.array([1]), np.array([[0.0, 0, 10, 30]]), np.ones(1), ignored=np.array([[50.0, 0, 60, 30]]))
+    boxes = np.array([[0, 0, 10, 30], [50, 0, 60, 30], [80, 0, 90, 30]], float)
+    from reid.evaluation import detection_counts
+
+    assert detection_counts(boxes, frame) == (2, 1)

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from reid.processes import serve_bentoml
-from reid.store import ModelIntegrityError, open_embedder, stored_model, verify_files
+from reid.specs import EmbedderSpec
+from reid.store import ModelIntegrityError, open_stored, stored_model, verify_files
 from scripts.benchmark import mot17_pairs
 from scripts.soak import main as soak
 from tests.conftest import DATA
@@ -81,11 +82,11 @@ def test_altered_or_missing_model_file_is_named(model_store, tmp_path):
     (copy / name).unlink()
     with pytest.raises(ModelIntegrityError, match=f"{name} is missing"):
         verify_files(copy, recorded, str(model.tag))
-    open_embedder(model)  # the stored one is intact
+    open_stored(model, EmbedderSpec)  # the stored one is intact
 
 
 def test_model_never_imported_has_a_clear_error(model_store):
-    with pytest.raises(ModelIntegrityError, match="not in the BentoML model store; run scripts/import_models.py"):
+    with pytest.raises(ModelIntegrityError, match="not in the BentoML model store; run reid models import"):
         stored_model("no-such-model:latest")
 
 

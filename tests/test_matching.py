@@ -14,12 +14,18 @@ def test_cosine_similarity_of_known_vectors():
     np.testing.assert_allclose(cosine_similarity(a, b), expected, atol=1e-6)
 
 
-def test_hungarian_beats_greedy():
-    # Greedy would take (0, 0) at 0.9 and leave row 1 with 0.1; the optimum takes both 0.8s.
-    similarity = np.array([[0.9, 0.8], [0.8, 0.1]])
+def test_a_strong_pair_is_not_broken_up_for_two_weaker_ones():
+    # The raw sum would prefer (0, 1) + (1, 0) = 1.2 over (0, 0) = 0.9 alone.
+    similarity = np.array([[0.9, 0.6], [0.6, 0.1]])
     result = match(similarity, threshold=0.5)
-    assert result.rows.tolist() == [0, 1]
-    assert result.cols.tolist() == [1, 0]
+    assert list(zip(result.rows.tolist(), result.cols.tolist())) == [(0, 0)]
+
+
+def test_two_nearly_as_strong_pairs_beat_one():
+    # Greedy would take (0, 0) at 0.9 and leave row 1 with nothing; both 0.85 and 0.88 are kept.
+    similarity = np.array([[0.9, 0.85], [0.88, 0.1]])
+    result = match(similarity, threshold=0.5)
+    assert list(zip(result.rows.tolist(), result.cols.tolist())) == [(0, 1), (1, 0)]
     assert result.unmatched_rows.size == 0 and result.unmatched_cols.size == 0
 
 
@@ -65,8 +71,9 @@ def test_ties_are_resolved_one_to_one_and_deterministically():
 def test_threshold_zero_and_one():
     similarity = np.array([[0.0, -0.2], [1.0, 0.3]])
     assert match(similarity, threshold=1.0).rows.tolist() == [1]
+    # At 0 every pair but the negative one may match; the strong (1, 0) outweighs (0, 0) + (1, 1).
     everything = match(similarity, threshold=0.0)
-    assert sorted(zip(everything.rows.tolist(), everything.cols.tolist())) == [(0, 0), (1, 1)]
+    assert sorted(zip(everything.rows.tolist(), everything.cols.tolist())) == [(1, 0)]
 
 
 @settings(max_examples=200, deadline=None)

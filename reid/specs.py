@@ -1,0 +1,101 @@
+"""How a stored model runs: the detector's and the embedder's specs, kept in the model's metadata.
+
+The two are built alike: an architecture name, the backend (the runtime that executes the
+weights file), the weights file inside the model's folder, what the network takes as input,
+and the calibrated defaults the service uses unless a setting overrides them. The stored spec,
+never a flag, decides how a model runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+# The runtimes, one vocabulary for both roles: ultralytics runs YOLO files and export folders,
+# torchreid runs its .pth state dicts, onnx and openvino run exported graphs and Intel's IRs.
+Backend = Literal["ultralytics", "torchreid", "onnx", "openvino"]
+DETECTOR_BACKENDS: tuple[Backend, ...] = ("ultralytics", "openvino")
+EMBEDDER_BACKENDS: tuple[Backend, ...] = ("torchreid", "onnx", "openvino")
+# Backends that can run on a GPU (REID_DEVICE=cuda); the others always run on the CPU.
+GPU_BACKENDS: tuple[Backend, ...] = ("ultralytics", "torchreid")
+# What ultralytics runs as a PyTorch network (on any device); its exports run on the CPU.
+ULTRALYTICS_PYTORCH_SUFFIXES = (".pt", ".yaml")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def device_for(backend: Backend, weights: str, device: str) -> str:
+    """The device a model runs on: ``device`` where its backend can use a GPU, else the CPU.
+
+    Ultralytics runs its exports (OpenVINO, ONNX folders and files) on the CPU; only a PyTorch
+    network (a ``.pt``, or a ``.yaml`` architecture) follows ``device``."""
+    if backend not in GPU_BACKENDS or (backend == "ultralytics" and not weights.endswith(ULTRALYTICS_PYTORCH_SUFFIXES)):
+        return "cpu"
+    return device
+
+
+class Preprocess(BaseModel):
+    """How crops become embedder input: resize, channel order, scale, normalisation."""
+
+    height: int = 256
+    width: int = 128
+    channels: Literal["RGB", "BGR"] = "RGB"
+    scale: float = Field(1 / 255, description="Multiplies uint8 pixel values before mean/std.")
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+
+class EmbedderSpec(BaseModel):
+    """Everything needed to run one stored embedder."""
+
+    architecture: str = Field(description="e.g. osnet_x0_25, as torchreid's build_model names it.")
+    backend: Backend
+    weights: str = Field(description="File name inside the model's folder.")
+    embedding_dim: int
+    preprocess: Preprocess = Preprocess()
+    threshold: float = Field(ge=0.0, le=1.0, description="Calibrated default match threshold.")
+    precision: Literal["f32", "bf16"] = Field(
+        "f32", description="Inference precision where the runtime offers a choice (OpenVINO on bf16-capable CPUs)."
+    )
+    quantized: str | None = Field(None, description="How the weights were quantised at import, e.g. 'int8 (NNCF)'.")
+
+
+class DetectorSpec(BaseModel):
+    """Everything needed to run one stored person detector.
+
+    ``input_width`` x ``input_height`` is the network's input; images are shrunk to fit it with
+    their aspect kept (``letterbox``: padded, as ultralytics does) or stretched to it
+    (``stretch``, as Intel's detectors were trained). ``outputs`` says how to read the network:
+    ``ultralytics`` (its own post-processing, COCO class 0 kept) or ``boxes_xyxy_score`` (one
+    ``(N, 5)`` output named ``boxes``: x1, y1, x2, y2 in input pixels and a score, already
+    suppressed, as Intel's Open Model Zoo person detectors give).
+    """
+
+    architecture: str
+    backend: Backend
+    weights: str = Field(description="File or export folder name inside the model's folder.")
+    input_width: int = 640
+    input_height: int = 640
+    channels: Literal["RGB", "BGR"] = "BGR"
+    resize: Literal["letterbox", "stretch"] = "letterbox"
+    outputs: Literal["ultralytics", "boxes_xyxy_score"] = "ultralytics"
+    confidence: float = Field(0.25, ge=0.0, le=1.0, description="Calibrated default minimum score.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_earlier_imports(cls, data: Any) -> Any:
+        """Specs stored before detectors had backends of their own: ``pytorch``, ``onnx`` and
+        ``torchscript`` files, and ``openvino`` export folders, all ran through ultralytics, at a
+        square ``image_size``."""
+        if isinstance(data, dict) and "image_size" in data:
+            size = data["image_size"]
+            data = {key: value for key, value in data.items() if key != "image_size"}
+            data.update(backend="ultralytics", input_width=size, input_height=size)
+        return data
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the network input."""
+        return self.input_width, self.input_height
