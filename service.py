@@ -14,12 +14,11 @@ from typing import Annotated
 import bentoml
 import numpy as np
 from pydantic import Field
-from starlette.responses import JSONResponse
 
 from reid.config import get_settings
-from reid.errors import RequestError
-from reid.guard import RequestGuard, optional_unit_interval
-from reid.memory import MemoryReleaser, tune_malloc
+from reid.guard import optional_unit_interval
+from reid.memory import tune_malloc
+from reid.private import serve_entry_behind
 from reid.schemas import CompareResponse
 
 settings = get_settings()
@@ -89,7 +88,7 @@ class ReID:
     embedder = bentoml.depends(PersonEmbedder)
 
     def __init__(self) -> None:
-        from reid.logs import json_logger
+        from reid.entry import CompareHandler
         from reid.metrics import timed
         from reid.remote import guarded
         from reid.runtime import StoredModels, build_pipeline
@@ -99,7 +98,7 @@ class ReID:
         embed = timed(guarded(lambda crops: self.embedder.to_async.embed(crops), "embedder"), "embed")
         models = StoredModels.open(settings, detector=False, embedder=False)
         self.pipeline = build_pipeline(settings, models, detect, embed)
-        self.log = json_logger()
+        self.handler = CompareHandler(settings, self.pipeline)
         self.warm = asyncio.Event()
         self.warming = asyncio.Lock()
 
@@ -112,7 +111,7 @@ class ReID:
             if not self.warm.is_set():
                 await warm_up(self.pipeline)
                 # What exists now lives as long as the process: keep it out of the cycle
-                # collections that each request's release_free_memory() runs.
+                # collections that run after each request.
                 gc.freeze()
                 self.warm.set()
         return True
@@ -129,7 +128,7 @@ class ReID:
         async def as_json(images: list[np.ndarray], answer: CompareResponse) -> CompareResponse:
             return answer
 
-        return await self._respond(image1, image2, threshold, as_json)
+        return await self.handler.respond({"image1": image1, "image2": image2}, threshold, as_json)
 
     @bentoml.api(route="/compare/visualize")
     async def visualize(
@@ -145,91 +144,44 @@ class ReID:
         from reid.visualize import encode_jpeg, render
 
         async def as_picture(images: list[np.ndarray], answer: CompareResponse) -> Response:
+            # Drawn under the request's timeout; the picture's size is bounded whatever the images.
             picture = await asyncio.to_thread(lambda: encode_jpeg(render(*images, answer)))
             return Response(picture, media_type="image/jpeg")
 
-        return await self._respond(image1, image2, threshold, as_picture)
-
-    async def _respond(self, image1: Path, image2: Path, threshold: float | None, present):
-        """``present(images, answer)`` of the comparison, or the refusal as a JSON error."""
-        try:
-            images, answer = await self._answer(image1, image2, threshold)
-            return await present(images, answer)
-        except RequestError as error:
-            return refuse(error)
-        finally:
-            after_request()
-
-    async def _answer(self, image1: Path, image2: Path, threshold: float | None):
-        """Decode, detect, embed and match under the request timeout; metrics and a log line."""
-        from reid.errors import TimedOut
-        from reid.metrics import MATCH_SIMILARITY, PERSONS_PER_IMAGE, stage
-        from reid.pipeline import build_response
-
-        try:
-            async with asyncio.timeout(settings.request_timeout_s):
-                with stage("decode"):
-                    images = await asyncio.gather(
-                        asyncio.to_thread(self._decode, image1, "image1"),
-                        asyncio.to_thread(self._decode, image2, "image2"),
-                    )
-                analysis = await self.pipeline.analyse(*images)
-        except TimeoutError as error:
-            raise TimedOut(f"no answer within {settings.request_timeout_s} s; retry") from error
-        with stage("match"):
-            pipeline = self.pipeline
-            answer = build_response(analysis, pipeline.threshold if threshold is None else threshold, pipeline.models)
-        for count in (answer.image1_person_count, answer.image2_person_count):
-            PERSONS_PER_IMAGE.observe(count)
-        for match in answer.matches:
-            MATCH_SIMILARITY.observe(match.similarity)
-        self.log.info(
-            "compared",
-            extra={
-                "persons": [answer.image1_person_count, answer.image2_person_count],
-                "matches": len(answer.matches),
-                "threshold": answer.threshold,
-            },
-        )
-        return images, answer
-
-    @staticmethod
-    def _decode(path: Path, field: str) -> np.ndarray:
-        from reid.images import decode_upload
-
-        return decode_upload(path.read_bytes(), field, settings)
+        return await self.handler.respond({"image1": image1, "image2": image2}, threshold, as_picture)
 
 
-release_free_memory = MemoryReleaser(interval=1.0)
+def entry_app(app, service):
+    """The entry's ASGI app behind the request guard, once the settings agree with BentoML's
+    traffic configuration of the service (a contradiction stops the start)."""
+    from reid.config import check_against_traffic
+    from reid.entry import count_rejection
+    from reid.guard import RequestGuard, UploadForm, UploadLimits, known_route
+    from reid.images import read_upload_header
+    from reid.private import limit_header_time
+
+    check_against_traffic(settings, service.config.get("traffic") or {})
+    limit_header_time(settings.header_timeout_s)
+    form = UploadForm(
+        file_fields=("image1", "image2"),
+        text_fields={"threshold": optional_unit_interval},
+        # Format, caps and decode work refused before BentoML parses the body again.
+        check_file=lambda field, data: read_upload_header(data, field, settings),
+    )
+    return RequestGuard(
+        app,
+        forms={"/compare": form, "/compare/visualize": form},
+        limits=UploadLimits(
+            max_bytes=settings.max_request_bytes,
+            timeout_s=settings.upload_timeout_s,
+            min_rate=settings.min_upload_rate,
+            memory=settings.upload_memory_bytes,
+        ),
+        max_in_flight=settings.max_in_flight,
+        api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+        known_path=known_route(app),
+        on_reject=count_rejection,
+    )
 
 
-def after_request() -> None:
-    """A request's arrays, and a refused one's traceback, can sit in reference cycles until a
-    full collection, megabytes each: collect them and hand the heap back, off the request's
-    path and at most once a second (measured with scripts/soak.py)."""
-    asyncio.get_running_loop().run_in_executor(None, release_free_memory)
-
-
-def count_rejection(error: RequestError) -> None:
-    from reid.logs import json_logger
-    from reid.metrics import reject
-
-    reject(error.reason)
-    json_logger().info("rejected", extra={"reason": error.reason, "status": int(error.status), "error": str(error)})
-
-
-def refuse(error: RequestError) -> JSONResponse:
-    count_rejection(error)
-    return JSONResponse(error.to_json(), status_code=error.status, headers=error.headers())
-
-
-ReID.add_asgi_middleware(
-    RequestGuard,
-    paths=("/compare", "/compare/visualize"),
-    file_fields=("image1", "image2"),
-    text_fields={"threshold": optional_unit_interval},
-    max_bytes=settings.max_request_bytes,
-    max_in_flight=settings.max_in_flight,
-    api_key=settings.api_key.get_secret_value() if settings.api_key else None,
-    on_reject=count_rejection,
-)
+serve_entry_behind(ReID, entry_app)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -92,6 +92,16 @@ class Settings(BaseSettings):
         16, ge=1, description="Requests the entry service works on at once; more get 503 with Retry-After."
     )
     request_timeout_s: float = Field(30.0, gt=0, description="A request still unanswered after this gets 504.")
+    upload_timeout_s: float = Field(30.0, gt=0, description="A request body must arrive within this, else 408.")
+    min_upload_rate: float = Field(
+        32_768, gt=0, description="Bytes per second a body must keep up after its first second, else 408."
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A connection must send a whole request head within this of opening or of its last response,"
+        " else it is closed.",
+    )
     max_persons: int = Field(
         50,
         ge=1,
@@ -103,11 +113,41 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         40_000_000, ge=1, description="Largest accepted width x height per image (decompression bombs)."
     )
+    upload_memory_bytes: int = Field(
+        256 * MiB, ge=1, description="Request bodies held at once, all requests together (each twice); beyond, 503."
+    )
+    decode_memory_bytes: int = Field(
+        640 * MiB,
+        ge=1,
+        description="Memory for decoding images, all requests together, estimated from each header (size,"
+        " channels, bit depth): requests wait for it; a pair of images that needs more gets 413.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        """Refuse settings that contradict each other at start-up, not on the first big request."""
+        if self.upload_memory_bytes < 2 * self.max_request_bytes:
+            raise ValueError(
+                f"REID_UPLOAD_MEMORY_BYTES ({self.upload_memory_bytes}) cannot hold one request of the largest size"
+                f" twice ({2 * self.max_request_bytes} bytes, from REID_MAX_IMAGE_BYTES)"
+            )
+        return self
 
     @property
     def max_request_bytes(self) -> int:
         """Two images plus room for the multipart framing and the threshold field."""
         return 2 * self.max_image_bytes + 64 * 1024
+
+
+def check_against_traffic(settings: Settings, traffic: dict) -> None:
+    """Refuse settings that contradict the entry's BentoML ``traffic`` configuration: the
+    service's own limits must answer (503, 504, in its shape) before BentoML's (429, 504)."""
+    if (limit := traffic.get("max_concurrency")) and settings.max_in_flight > limit:
+        raise ValueError(f"REID_MAX_IN_FLIGHT ({settings.max_in_flight}) is over the entry's max_concurrency ({limit})")
+    if (limit := traffic.get("timeout")) and settings.request_timeout_s >= limit:
+        raise ValueError(
+            f"REID_REQUEST_TIMEOUT_S ({settings.request_timeout_s}) is not under the entry's traffic timeout ({limit})"
+        )
 
 
 @lru_cache(maxsize=1)

@@ -66,7 +66,8 @@ class Unauthorized(RequestError):
 
 
 class Unavailable(RequestError):
-    """The service is overloaded or a model service failed; the client should retry later."""
+    """The service is overloaded, a model service failed, or something broke inside; the client
+    should retry later."""
 
     reason = "unavailable"
     status = HTTPStatus.SERVICE_UNAVAILABLE
@@ -81,3 +82,35 @@ class TimedOut(Unavailable):
 
     reason = "timeout"
     status = HTTPStatus.GATEWAY_TIMEOUT
+
+
+class NotFound(RequestError):
+    """No such path."""
+
+    reason = "not_found"
+    status = HTTPStatus.NOT_FOUND
+
+
+class MethodNotAllowed(RequestError):
+    """A known path asked with another method than it answers."""
+
+    reason = "bad_method"
+    status = HTTPStatus.METHOD_NOT_ALLOWED
+
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allow}
+
+
+class UploadTooSlow(RequestError):
+    """The body did not arrive within the deadline or at the minimum rate."""
+
+    reason = "slow_upload"
+    status = HTTPStatus.REQUEST_TIMEOUT
+
+    def headers(self) -> dict[str, str]:
+        # The client may still be sending: the connection cannot carry another request.
+        return {"Connection": "close"}

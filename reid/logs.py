@@ -14,10 +14,9 @@ class RequestIdFilter(logging.Filter):
     """Adds the id BentoML gives the request being served (absent outside a request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        # BentoML keeps the id in its tracing context; there is no public accessor for it.
-        from bentoml._internal.context import trace_context
+        from reid.private import request_id
 
-        record.request_id = trace_context.request_id
+        record.request_id = request_id()
         return True
 
 

@@ -1,7 +1,10 @@
-"""A long-running server's heap: fewer glibc malloc arenas, and free pages handed back."""
+"""A long-running server's memory: fewer glibc malloc arenas, free pages handed back, and budgets
+that requests reserve from."""
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import functools
 import gc
 import sys
@@ -44,3 +47,50 @@ class MemoryReleaser:
         libc = _libc()
         if libc is not None:
             libc.malloc_trim(0)
+
+
+class ByteBudget:
+    """An amount of memory shared by the requests in flight: each reserves what it will hold,
+    waits (first come, first served) while the rest is taken, and gives it back when done."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.free = total
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    async def reserve(self, amount: int) -> None:
+        """Wait until ``amount`` bytes are free, then take them. ValueError for more than the
+        whole budget: it could never fit."""
+        if amount > self.total:
+            raise ValueError(f"{amount} bytes is over the whole budget of {self.total}")
+        if not self._waiters and self.try_reserve(amount):
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((amount, waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release(amount)  # granted just as the wait was given up
+            else:
+                self._waiters.remove((amount, waiter))
+                self._grant()
+            raise
+
+    def try_reserve(self, amount: int) -> bool:
+        """Take ``amount`` bytes if they are free now; False otherwise."""
+        if amount > self.free:
+            return False
+        self.free -= amount
+        return True
+
+    def release(self, amount: int) -> None:
+        self.free += amount
+        self._grant()
+
+    def _grant(self) -> None:
+        while self._waiters and self._waiters[0][0] <= self.free:
+            amount, waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.free -= amount
+                waiter.set_result(None)

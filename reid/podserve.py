@@ -20,6 +20,8 @@ import os
 import socket
 import sys
 
+from reid.private import BENTOML_WORKER_MODULE
+
 SERVICES = ("ReID", "PersonDetector", "PersonEmbedder")
 
 
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     listener.set_inheritable(True)
     dependencies = dict(item.split("=", 1) for item in args.dependency)
     environment = {**os.environ, "BENTOML_RUNNER_MAP": json.dumps(dependencies)}
-    command = [sys.executable, "-m", "_bentoml_impl.worker.service", args.bento, "--fd", str(listener.fileno())]
+    command = [sys.executable, "-m", BENTOML_WORKER_MODULE, args.bento, "--fd", str(listener.fileno())]
     command += ["--worker-id", "1", "--backlog", str(args.backlog)]
     if args.service != "ReID":
         command += ["--service-name", args.service]

@@ -109,9 +109,9 @@ def download(name: str, cache: Path) -> Path:
 
 def torchreid_architecture(weights: Path) -> str:
     """The torchreid architecture a weights file is named after (``osnet_x0_25_msmt17.pth`` -> ``osnet_x0_25``)."""
-    from torchreid.reid.models import __model_factory
+    from reid.private import torchreid_architectures
 
-    names = sorted((n for n in __model_factory if weights.stem.startswith(n)), key=len, reverse=True)
+    names = sorted((n for n in torchreid_architectures() if weights.stem.startswith(n)), key=len, reverse=True)
     if not names:
         raise ValueError(f"{weights.name}: cannot tell its torchreid architecture; pass --architecture")
     return names[0]

@@ -11,10 +11,14 @@ import colorsys
 import cv2
 import numpy as np
 
+from reid.errors import BadImage
 from reid.schemas import CompareResponse
 
 GREY = (150, 150, 150)
-MAX_HEIGHT = 1080
+# Each image is drawn in a panel that fits this box, its aspect kept: the picture is at most
+# 1080 pixels tall and two panels wide whatever the uploads' shapes.
+PANEL_WIDTH, PANEL_HEIGHT = 1920, 1080
+MIN_PANEL_SIDE = 2
 
 
 def pair_colours(count: int) -> list[tuple[int, int, int]]:
@@ -23,18 +27,35 @@ def pair_colours(count: int) -> list[tuple[int, int, int]]:
     return [tuple(int(255 * c) for c in colorsys.hsv_to_rgb(h, 0.85, 1.0)) for h in hues]
 
 
+def panel_scale(image: np.ndarray, height: int, field: str) -> float:
+    """The scale that brings ``image`` to ``height`` pixels, or less where the panel's width
+    demands; BadImage when it would be too thin to draw."""
+    image_height, image_width = image.shape[:2]
+    scale = min(height / image_height, PANEL_WIDTH / image_width)
+    if min(image_width, image_height) * scale < MIN_PANEL_SIDE:
+        raise BadImage(f"a {image_width}x{image_height} image is too thin to draw; use /compare", field=field)
+    return scale
+
+
 def render(image1: np.ndarray, image2: np.ndarray, answer: CompareResponse) -> np.ndarray:
-    """``(H, W, 3)`` uint8 RGB picture of ``answer`` for the two uploaded images."""
-    height = min(MAX_HEIGHT, max(image1.shape[0], image2.shape[0]))
-    scales = [height / image.shape[0] for image in (image1, image2)]
+    """``(H, W, 3)`` uint8 RGB picture of ``answer`` for the two uploaded images, side by side at
+    one height where their shapes allow, at most ``PANEL_HEIGHT`` tall and two ``PANEL_WIDTH``
+    panels (plus a gap) wide."""
+    target = min(PANEL_HEIGHT, max(image1.shape[0], image2.shape[0]))
+    scales = [panel_scale(image, target, field) for image, field in ((image1, "image1"), (image2, "image2"))]
     panels = [
-        cv2.resize(image, (max(1, round(image.shape[1] * s)), height), interpolation=cv2.INTER_AREA)
+        cv2.resize(
+            image,
+            (max(1, round(image.shape[1] * s)), max(1, round(image.shape[0] * s))),
+            interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+        )
         for image, s in zip((image1, image2), scales)
     ]
+    height = max(panel.shape[0] for panel in panels)
     gap = 16
     canvas = np.full((height, panels[0].shape[1] + gap + panels[1].shape[1], 3), 255, np.uint8)
-    canvas[:, : panels[0].shape[1]] = panels[0]
-    canvas[:, panels[0].shape[1] + gap :] = panels[1]
+    canvas[: panels[0].shape[0], : panels[0].shape[1]] = panels[0]
+    canvas[: panels[1].shape[0], panels[0].shape[1] + gap :] = panels[1]
     offsets = [0, panels[0].shape[1] + gap]
     thickness = max(2, height // 360)
 

@@ -6,7 +6,9 @@ httpx.post, expected status)``.
 
 from __future__ import annotations
 
+import functools
 import io
+import pickle
 import struct
 import zlib
 
@@ -41,6 +43,69 @@ def jpeg_header_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+@functools.cache
+def png_at_pixel_cap(width: int = 8000, height: int = 5000, depth: int = 16, alpha: bool = True) -> bytes:
+    """A blank RGB(A) PNG of ``width`` x ``height`` at 8 or 16 bits per channel, made in small
+    memory: a few hundred kilobytes that decode to gigabytes."""
+    channels = 4 if alpha else 3
+    row = b"\x00" + bytes(width * channels * depth // 8)
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, depth, 6 if alpha else 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", data) + png_chunk(b"IEND", b"")
+
+
+@functools.cache
+def jpeg_of_many_scans(scans: int = 5000) -> bytes:
+    """A small progressive JPEG whose last scan is repeated ``scans`` times: each is a pass."""
+    data = encode(Image.new("RGB", (64, 64), (9, 90, 200)), "JPEG", progressive=True)
+    last_scan, end = data.rindex(b"\xff\xda"), data.rindex(b"\xff\xd9")
+    return data[:end] + data[last_scan:end] * scans + b"\xff\xd9"
+
+
+@functools.cache
+def jpeg_of_empty_segments(count: int = 1_000_000) -> bytes:
+    """A JPEG with ``count`` empty comment segments before its frame (PIL parses each in Python)."""
+    data = encode(Image.new("RGB", (16, 16), (9, 9, 9)), "JPEG")
+    return data[:2] + b"\xff\xfe\x00\x02" * count + data[2:]
+
+
+@functools.cache
+def jpeg_of_fill_bytes(count: int = 19_000_000) -> bytes:
+    """A JPEG with ``count`` fill bytes after its start (PIL steps over each in Python)."""
+    data = encode(Image.new("RGB", (16, 16), (9, 9, 9)), "JPEG")
+    return data[:2] + b"\xff" * count + data[2:]
+
+
+@functools.cache
+def png_of_many_chunks(count: int = 200_000) -> bytes:
+    """A small PNG with ``count`` empty private chunks before its pixels."""
+    data = small_png()
+    return data[:33] + png_chunk(b"prVt", b"") * count + data[33:]
+
+
+def multipart(
+    parts: list[tuple[bytes, bytes | None, bytes]], boundary: bytes = b"hostile", closing: bool = True
+) -> bytes:
+    """A multipart body written by hand: ``(name, filename or None, data)`` parts."""
+    chunks = []
+    for name, filename, data in parts:
+        disposition = (
+            b'form-data; name="' + name + b'"' + (b'; filename="' + filename + b'"' if filename is not None else b"")
+        )
+        chunks.append(b"--" + boundary + b"\r\nContent-Disposition: " + disposition + b"\r\n\r\n" + data + b"\r\n")
+    return b"".join(chunks) + (b"--" + boundary + b"--\r\n" if closing else b"")
+
+
+def raw_form(content_types: list[str], parts: list[tuple[bytes, bytes | None, bytes]], closing: bool = True) -> dict:
+    """httpx.post arguments for a hand-written body under the given Content-Type headers."""
+    return {"content": multipart(parts, closing=closing), "headers": [("content-type", t) for t in content_types]}
+
+
 def small_png() -> bytes:
     rng = np.random.default_rng(0)
     return encode(Image.fromarray(rng.integers(0, 256, (48, 32, 3), dtype=np.uint8)), "PNG")
@@ -58,6 +123,8 @@ def cases() -> list[tuple[str, dict, int]]:
     jpeg = encode(tiny, "JPEG")
     png = small_png()
     threshold = lambda value: {"files": files(("a.png", png, "image/png")), "data": {"threshold": value}}  # noqa: E731
+    form = "multipart/form-data; boundary=hostile"
+    good = [(b"image1", b"a.png", png), (b"image2", b"b.png", png)]
     return [
         ("empty body", {"content": b"", "headers": {"content-type": "multipart/form-data; boundary=x"}}, 400),
         ("no content type", {"content": b"\x00"}, 415),
@@ -117,4 +184,27 @@ def cases() -> list[tuple[str, dict, int]]:
             {"files": files(("a.png", png, "image/png")), "data": {f"f{i}": "x" for i in range(100)}},
             400,
         ),
+        # What the framework would parse otherwise than the guard checks.
+        ("media type in capitals", raw_form(["Multipart/Form-Data; boundary=hostile"], good), 200),
+        ("charset utf-16", raw_form(["multipart/form-data; charset=utf-16; boundary=hostile"], good), 415),
+        (
+            "two content types",
+            raw_form(["application/x-www-form-urlencoded", "multipart/form-data; boundary=hostile"], good),
+            400,
+        ),
+        ("file name of 250 characters", raw_form([form], [(b"image1", b"a" * 250 + b".png", png), good[1]]), 400),
+        ("NUL in a file name", raw_form([form], [(b"image1", b"a\x00.png", png), good[1]]), 400),
+        ("no closing boundary", raw_form([form], good, closing=False), 400),
+        (
+            "pickle content type",
+            {"content": pickle.dumps([1]), "headers": {"content-type": "application/vnd.bentoml+pickle"}},
+            415,
+        ),
+        ("threshold in Arabic-Indic digits", threshold("\u0660.\u0665"), 400),
+        # Decode work and decoded memory within the byte and pixel caps.
+        ("JPEG of 5000 scans", {"files": files(("a.jpg", jpeg_of_many_scans(), "image/jpeg"))}, 413),
+        ("JPEG of a million empty segments", {"files": files(("a.jpg", jpeg_of_empty_segments(), "image/jpeg"))}, 413),
+        ("JPEG of 19 MB of fill bytes", {"files": files(("a.jpg", jpeg_of_fill_bytes(), "image/jpeg"))}, 400),
+        ("PNG of 200000 chunks", {"files": files(("a.png", png_of_many_chunks(), "image/png"))}, 413),
+        ("16-bit RGBA PNG at the pixel cap", {"files": files(("a.png", png_at_pixel_cap(), "image/png"))}, 413),
     ]

@@ -1,17 +1,20 @@
 """A bounded soak of POST /compare over loopback: real MOT17 frame pairs mixed with hostile
-requests, memory and statuses watched.
+requests (scripts/hostile.py), while attackers trickle bodies and request heads and flood
+unknown paths (scripts/attacks.py); memory and statuses watched.
 
     python scripts/soak.py --requests 2000 --clients 8 --minutes 30 --json soak.json
 
 Records the RSS of every service process at rest after a warm-up (the same mix at the same
-concurrency) and after the soak, the peaks of both, every status (each request's expected status is known), and
-the p99 latency of the real pairs. Exits 1 on any 5xx or unexpected status, or RSS growth
-over --max-growth.
+concurrency, attackers included) and after the soak, the peaks of both, every status (each
+request's expected status is known), what the attackers got, the size of /metrics, and the p99
+latency of the real pairs. Exits 1 on any 5xx or unexpected status, or RSS growth over
+--max-growth.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sys
@@ -20,16 +23,19 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reid.load import Request, closed_loop  # noqa: E402
 from reid.processes import MemoryWatch, serve_bentoml  # noqa: E402
+from scripts.attacks import Attack  # noqa: E402
 from scripts.benchmark import mot17_pairs  # noqa: E402
 from scripts.hostile import cases  # noqa: E402
 
 REAL_PAIR = "mot17 pair"
+ATTACKS = ("slow uploads", "slowloris", "unknown paths")
 
 
 def workload(data: Path, bad_share: float, seed: int = 0) -> Iterator[Request]:
@@ -44,9 +50,21 @@ def workload(data: Path, bad_share: float, seed: int = 0) -> Iterator[Request]:
         yield rng.choice(hostile) if rng.random() < bad_share else rng.choice(pairs)
 
 
+def attackers(url: str, args) -> list[Attack]:
+    if not args.attacks:
+        return []
+    return [
+        Attack.slow_uploads(url, connections=4),
+        Attack.slowloris(url, connections=10),
+        Attack.unknown_paths(url, connections=1),
+    ]
+
+
 def soak(url: str, args, requests: int, seed: int) -> dict:
     stream = workload(args.data, args.bad_share, seed)
-    outcomes, wall = closed_loop(f"{url}/compare", stream, args.clients, requests, args.minutes * 60)
+    with contextlib.ExitStack() as stack:
+        attacks = [stack.enter_context(attack) for attack in attackers(url, args)]
+        outcomes, wall = closed_loop(f"{url}/compare", stream, args.clients, requests, args.minutes * 60)
     statuses = Counter(outcome.status for outcome in outcomes)
     unexpected = Counter(f"{o.request.label}: {o.status}" for o in outcomes if o.status != o.request.expected)
     latencies = [o.seconds for o in outcomes if o.request.label == REAL_PAIR and o.status == 200]
@@ -57,6 +75,8 @@ def soak(url: str, args, requests: int, seed: int) -> dict:
         "unexpected": dict(unexpected),
         "server_errors": sum(v for k, v in statuses.items() if not isinstance(k, int) or k >= 500),
         "p99_ms": float(np.percentile(np.array(latencies) * 1000, 99)) if latencies else None,
+        "attackers": {name: dict(attack.outcomes) for name, attack in zip(ATTACKS, attacks)},
+        "metrics_bytes": len(httpx.get(f"{url}/metrics", timeout=30).content),
     }
 
 
@@ -76,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--warmup", type=int, default=600, help="requests of the same mix before the RSS baseline")
     parser.add_argument("--bad-share", type=float, default=0.3, help="share of hostile requests")
+    parser.add_argument("--no-attacks", dest="attacks", action="store_false", help="no trickling or flooding attackers")
     parser.add_argument("--max-growth", type=float, default=0.10, help="largest RSS growth allowed after warm-up")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--json", type=Path)

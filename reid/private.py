@@ -1,0 +1,120 @@
+"""Every use of another library's private API, in one place, each with a test
+(``tests/test_private.py``) that fails with a clear message when an upgrade moves it.
+
+| what | used for |
+|---|---|
+| ``bentoml._internal.context.trace_context.request_id`` | the request id in our JSON logs |
+| ``bentoml.Service.to_asgi`` (replaced on the class) | the guard outside BentoML's own middleware |
+| ``_bentoml_impl.worker.service`` (run as a module) | one service per pod (``reid.podserve``) |
+| ``uvicorn.config.HTTP_PROTOCOLS``, ``uvicorn.protocols.http.h11_impl.H11Protocol`` | a deadline for request heads |
+| ``torchreid.reid.models.__model_factory`` | the architectures a ``.pth`` may name |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from typing import Any
+
+# BentoML's worker for one service, run as ``python -m`` by reid.podserve.
+BENTOML_WORKER_MODULE = "_bentoml_impl.worker.service"
+
+
+def request_id() -> str | None:
+    """The id BentoML gives the request being served (None outside a request)."""
+    from bentoml._internal.context import trace_context
+
+    return trace_context.request_id
+
+
+def serve_entry_behind(service: Any, wrap: Callable[[Any, Any], Any]) -> None:
+    """Make ``wrap(app, service)`` the outermost ASGI layer of ``service`` when it is served as
+    the entry.
+
+    ``service.add_asgi_middleware`` puts a middleware inside BentoML's own metrics, timeout and
+    concurrency middleware: they would count unknown paths as metric series, start the request
+    timeout while a body still trickles in, and answer 429 or 504 in their own shape. BentoML's
+    worker builds the app with ``Service.to_asgi(is_main=...)``; this wraps what it returns.
+    """
+    service_class = type(service)
+    build = service_class.to_asgi
+
+    def to_asgi(self, is_main: bool = True):
+        app = build(self, is_main)
+        return wrap(app, self) if is_main and self.name == service.name else app
+
+    service_class.to_asgi = to_asgi
+
+
+def torchreid_architectures() -> list[str]:
+    """Every architecture name torchreid's ``build_model`` takes."""
+    from torchreid.reid.models import __model_factory
+
+    return list(__model_factory)
+
+
+def limit_header_time(seconds: float) -> None:
+    """Close HTTP connections that have not sent a whole request head within ``seconds`` of
+    opening or of their last response (slowloris): uvicorn times out idle keep-alive connections
+    only after a response, and never a request head that trickles in. Applies to the uvicorn
+    servers this process starts from now on (BentoML's worker starts one after loading the
+    service)."""
+    import uvicorn.config
+
+    _header_deadline_protocol().seconds = seconds
+    uvicorn.config.HTTP_PROTOCOLS["auto"] = f"{__name__}:HeaderDeadlineProtocol"
+    uvicorn.config.HTTP_PROTOCOLS["h11"] = f"{__name__}:HeaderDeadlineProtocol"
+
+
+@functools.cache
+def _header_deadline_protocol():
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderDeadlineProtocol(H11Protocol):
+        """uvicorn's h11 protocol with a deadline for each request head."""
+
+        seconds = 10.0
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._disarm()  # a whole head arrived: the request is being served
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(self.seconds, self._expire)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderDeadlineProtocol
+
+
+def __getattr__(name: str):
+    # uvicorn imports the protocol by name; build it only then, so that importing this module
+    # does not import uvicorn.
+    if name == "HeaderDeadlineProtocol":
+        return _header_deadline_protocol()
+    raise AttributeError(name)
