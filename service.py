@@ -16,10 +16,10 @@ import numpy as np
 from pydantic import Field
 
 from reid.config import get_settings
-from reid.guard import optional_unit_interval
-from reid.memory import tune_malloc
-from reid.private import serve_entry_behind
 from reid.schemas import CompareResponse
+from reid.serving.guard import optional_unit_interval
+from reid.serving.memory import tune_malloc
+from reid.private import serve_entry_behind
 
 settings = get_settings()
 tune_malloc()
@@ -40,7 +40,7 @@ class PersonDetector:
     model = bentoml.models.BentoModel(settings.detector_model)
 
     def __init__(self) -> None:
-        from reid.runtime import StoredModels
+        from reid.models.loading import StoredModels
 
         self.detector = StoredModels.open(settings, embedder=False).load_detector(settings)
 
@@ -64,7 +64,7 @@ class PersonEmbedder:
     model = bentoml.models.BentoModel(settings.embedder_model)
 
     def __init__(self) -> None:
-        from reid.runtime import StoredModels
+        from reid.models.loading import StoredModels
 
         self.embedder = StoredModels.open(settings, detector=False).load_embedder(settings)
 
@@ -88,10 +88,10 @@ class ReID:
     embedder = bentoml.depends(PersonEmbedder)
 
     def __init__(self) -> None:
-        from reid.entry import CompareHandler
-        from reid.metrics import timed
-        from reid.remote import guarded
-        from reid.runtime import StoredModels, build_pipeline
+        from reid.models.loading import StoredModels, build_pipeline
+        from reid.serving.entry import CompareHandler
+        from reid.serving.metrics import timed
+        from reid.serving.remote import guarded
 
         # The dependency clients exist only once the service is up: look them up per call.
         detect = timed(guarded(lambda images: self.detector.to_async.detect(images), "detector"), "detect")
@@ -105,7 +105,7 @@ class ReID:
     async def __is_ready__(self) -> bool:
         """Ready once both model services have answered a few warm-up calls, so that the first
         request is as fast as the hundredth."""
-        from reid.warmup import warm_up
+        from reid.serving.warmup import warm_up
 
         async with self.warming:
             if not self.warm.is_set():
@@ -141,7 +141,7 @@ class ReID:
         colour joined by a line with its similarity, unmatched persons in grey."""
         from starlette.responses import Response
 
-        from reid.visualize import encode_jpeg, render
+        from reid.core.visualize import encode_jpeg, render
 
         async def as_picture(images: list[np.ndarray], answer: CompareResponse) -> Response:
             # Drawn under the request's timeout; the picture's size is bounded whatever the images.
@@ -155,9 +155,9 @@ def entry_app(app, service):
     """The entry's ASGI app behind the request guard, once the settings agree with BentoML's
     traffic configuration of the service (a contradiction stops the start)."""
     from reid.config import check_against_traffic
-    from reid.entry import count_rejection
-    from reid.guard import RequestGuard, UploadForm, UploadLimits, known_route
-    from reid.images import read_upload_header
+    from reid.core.images import read_upload_header
+    from reid.serving.entry import count_rejection
+    from reid.serving.guard import RequestGuard, UploadForm, UploadLimits, known_route
     from reid.private import limit_header_time
 
     check_against_traffic(settings, service.config.get("traffic") or {})

@@ -5,7 +5,7 @@
 |---|---|
 | ``bentoml._internal.context.trace_context.request_id`` | the request id in our JSON logs |
 | ``bentoml.Service.to_asgi`` (replaced on the class) | the guard outside BentoML's own middleware |
-| ``_bentoml_impl.worker.service`` (run as a module) | one service per pod (``reid.podserve``) |
+| ``_bentoml_impl.worker.service`` (run as a module) | one service per pod (``reid.serving.podserve``) |
 | ``uvicorn.config.HTTP_PROTOCOLS``, ``uvicorn.protocols.http.h11_impl.H11Protocol`` | a deadline for request heads |
 | ``torchreid.reid.models.__model_factory`` | the architectures a ``.pth`` may name |
 """

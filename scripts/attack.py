@@ -18,19 +18,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from reid.load import closed_loop  # noqa: E402
-from reid.processes import MemoryWatch, serve_bentoml  # noqa: E402
-from scripts.attacks import Attack  # noqa: E402
-from scripts.benchmark import mot17_pairs, pair_requests  # noqa: E402
-from scripts.hostile import (  # noqa: E402
+from tools.attacks import Attack
+from tools.hostile import (
     files,
     jpeg_of_empty_segments,
     jpeg_of_fill_bytes,
@@ -38,6 +32,8 @@ from scripts.hostile import (  # noqa: E402
     png_at_pixel_cap,
     png_of_many_chunks,
 )
+from tools.load import closed_loop, mot17_pairs, pair_requests
+from tools.processes import MemoryWatch, serve_bentoml
 
 ENTRY = "ReID#1"
 DECLARED_MEMORY_MB = 1024  # service.py: ReID resources.memory

@@ -3,7 +3,7 @@
     python scripts/benchmark.py --clients 1 8 --requests 60 --json bench.json
 
 Starts the service (`bentoml serve .`, or takes --url) and the plain pipeline
-(scripts/plain_pipeline.py, unless --no-plain) with the same model files, warms each up, then
+(tools/plain_pipeline.py, unless --no-plain) with the same model files, warms each up, then
 for each client count drives C concurrent clients until N requests are done or the time bound
 passes, cycling 1080p MOT17 frame pairs (or --pairs DIR). Reports requests/s, p50/p95/p99
 latency, errors by status, peak RSS of every server process, time to /readyz, and each
@@ -18,59 +18,16 @@ while it is measured.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
+from reid.models.sources import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
+from tools.load import closed_loop, folder_pairs, measure_load, mot17_pairs, pair_requests
+from tools.processes import MemoryWatch, ServerProcess, free_port, serve_bentoml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from reid.load import Request, closed_loop  # noqa: E402
-from reid.processes import MemoryWatch, ServerProcess, free_port, serve_bentoml  # noqa: E402
-from reid.sources import DEFAULT_DETECTOR, DEFAULT_EMBEDDER  # noqa: E402
-
-DEFAULT_PAIRS = [("MOT17-04-FRCNN", 1, 8), ("MOT17-02-FRCNN", 1, 4), ("MOT17-13-FRCNN", 1, 5)]
 # The default models' original files: the plain pipeline runs them as a plain script would.
 DEFAULT_PLAIN = f"{DEFAULT_DETECTOR},{DEFAULT_EMBEDDER},0.2"
-
-
-def mot17_pairs(data: Path) -> list[tuple[bytes, bytes]]:
-    def frame(seq: str, number: int) -> bytes:
-        return (data / "mot17" / seq / "img1" / f"{number:06d}.jpg").read_bytes()
-
-    return [(frame(seq, a), frame(seq, b)) for seq, a, b in DEFAULT_PAIRS]
-
-
-def folder_pairs(folder: Path) -> list[tuple[bytes, bytes]]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    return [(a.read_bytes(), b.read_bytes()) for a, b in zip(files[::2], files[1::2])]
-
-
-def pair_requests(pairs: list[tuple[bytes, bytes]]) -> Iterator[Request]:
-    """The pairs as /compare requests, cycled without end."""
-    for a, b in itertools.cycle(pairs):
-        yield Request("pair", {"files": {"image1": ("a.jpg", a, "image/jpeg"), "image2": ("b.jpg", b, "image/jpeg")}})
-
-
-def measure_load(url: str, pairs, clients: int, requests: int, seconds: float) -> dict:
-    """Requests/s and latency percentiles of ``clients`` closed-loop clients on the pairs."""
-    outcomes, wall = closed_loop(f"{url}/compare", pair_requests(pairs), clients, requests, seconds)
-    statuses = Counter(outcome.status for outcome in outcomes)
-    ms = np.array([outcome.seconds for outcome in outcomes if outcome.status == 200]) * 1000
-    return {
-        "clients": clients,
-        "requests": len(outcomes),
-        "ok": statuses.get(200, 0),
-        "errors": {str(k): v for k, v in statuses.items() if k != 200},
-        "rps": statuses.get(200, 0) / wall,
-        "p50_ms": float(np.percentile(ms, 50)) if len(ms) else None,
-        "p95_ms": float(np.percentile(ms, 95)) if len(ms) else None,
-        "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None,
-    }
 
 
 def measure(name: str, server: ServerProcess | None, url: str, pairs, args) -> dict:
@@ -92,7 +49,7 @@ def start_plain(models: Path, detector: str, embedder: str, confidence: str) -> 
         sys.executable,
         "-m",
         "uvicorn",
-        "scripts.plain_pipeline:app",
+        "tools.plain_pipeline:app",
         "--host",
         "127.0.0.1",
         "--port",

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from reid.processes import serve_bentoml  # noqa: E402
-from scripts.benchmark import measure_load, mot17_pairs  # noqa: E402
+from tools.load import measure_load, mot17_pairs
+from tools.processes import serve_bentoml
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,18 +23,18 @@ import argparse
 import asyncio
 import itertools
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from reid.config import Settings  # noqa: E402
-from reid.datasets import CropSet, MotSequence, load_crop_set, mot_sequences  # noqa: E402
-from reid.evaluation import (  # noqa: E402
+from reid.config import Settings
+from reid.core.images import read_rgb
+from reid.core.matching import cosine_similarity
+from reid.core.pipeline import PairAnalysis, build_response
+from reid.evaluation.datasets import CropSet, MotSequence, load_crop_set, mot_sequences
+from reid.evaluation.scoring import (
     compare_episodes,
     episode_curves,
     frame_pairs,
@@ -43,10 +43,7 @@ from reid.evaluation import (  # noqa: E402
     threshold_for_precision,
     total,
 )
-from reid.images import read_rgb  # noqa: E402
-from reid.matching import cosine_similarity  # noqa: E402
-from reid.pipeline import PairAnalysis, build_response  # noqa: E402
-from reid.schemas import CompareResponse  # noqa: E402
+from reid.schemas import CompareResponse
 
 THRESHOLDS = np.round(np.arange(0.0, 1.0 + 1e-9, 0.01), 2)
 # Matches the service returns should be right at least this often (--calibrate).
@@ -121,7 +118,7 @@ def scene_curves(jobs, analyses: list[PairAnalysis], models) -> dict[str, np.nda
 
 
 def run_variant(overrides: dict[str, str], args) -> dict:
-    from reid.runtime import LocalReID
+    from reid.models.loading import LocalReID
 
     local = LocalReID(Settings(**overrides))
     pipeline = local.pipeline
@@ -221,7 +218,7 @@ def record_calibration(result: dict) -> None:
     """Record the calibrated threshold for this embedder: calibration.json and the store."""
     import bentoml
 
-    from reid.sources import CALIBRATION_FILE
+    from reid.models.sources import CALIBRATION_FILE
 
     model = bentoml.models.get(result["models"]["embedder"])
     spec = model.info.metadata["spec"]

@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from reid.datasets import load_mot_sequence  # noqa: E402
-from reid.detection import DetectorOptions, UltralyticsDetector  # noqa: E402
-from reid.embedding import Embedder, EmbedderOptions  # noqa: E402
-from reid.export import relative_error  # noqa: E402
-from reid.images import read_rgb  # noqa: E402
-from reid.specs import DetectorSpec, EmbedderSpec  # noqa: E402
-from reid.tiles import detection_views  # noqa: E402
+from reid.core.images import read_rgb
+from reid.core.tiles import detection_views
+from reid.evaluation.datasets import load_mot_sequence
+from reid.models.detection import DetectorOptions, UltralyticsDetector
+from reid.models.embedding import Embedder, EmbedderOptions
+from reid.models.export import relative_error
+from reid.models.specs import DetectorSpec, EmbedderSpec
 
 
 def median_ms(call, repeats: int) -> float:

@@ -1,6 +1,6 @@
 """A bounded soak of POST /compare over loopback: real MOT17 frame pairs mixed with hostile
-requests (scripts/hostile.py), while attackers trickle bodies and request heads and flood
-unknown paths (scripts/attacks.py); memory and statuses watched.
+requests (tools/hostile.py), while attackers trickle bodies and request heads and flood
+unknown paths (tools/attacks.py); memory and statuses watched.
 
     python scripts/soak.py --requests 2000 --clients 8 --minutes 30 --json soak.json
 
@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import json
 import random
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -26,13 +25,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from reid.load import Request, closed_loop  # noqa: E402
-from reid.processes import MemoryWatch, serve_bentoml  # noqa: E402
-from scripts.attacks import Attack  # noqa: E402
-from scripts.benchmark import mot17_pairs  # noqa: E402
-from scripts.hostile import cases  # noqa: E402
+from tools.attacks import Attack
+from tools.hostile import cases
+from tools.load import Request, closed_loop, mot17_pairs
+from tools.processes import MemoryWatch, serve_bentoml
 
 REAL_PAIR = "mot17 pair"
 ATTACKS = ("slow uploads", "slowloris", "unknown paths")

@@ -1,7 +1,9 @@
-"""Shared fixtures: the shared models and data, a private model store, a live server.
+"""Fixtures: the shared models and data, a private model store, a live server.
 
-The real-model tests need ``../shared`` (override with ``REID_SHARED_DIR``). Under ``CI=true``
-its absence fails the run; elsewhere those tests skip with the reason.
+``tests/unit`` needs none of them: no ``../shared``, no server, under a minute
+(``make test-fast``). ``tests/e2e`` runs the real models and ``bentoml serve``; it needs
+``../shared`` (override with ``REID_SHARED_DIR``): under ``CI=true`` its absence fails the run,
+elsewhere those tests skip with the reason.
 """
 
 from __future__ import annotations
@@ -12,11 +14,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("REID_SHARED_DIR", ROOT.parent / "shared")).resolve()
-MODELS = SHARED / "models"
-DATA = SHARED / "data"
-CALIBRATION_CROPS = DATA / "cuhk03-pair1"
+from tools.shared import CALIBRATION_CROPS, MODELS, SHARED
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Before bentoml or ultralytics are imported anywhere: no telemetry, no network, and a
@@ -28,20 +27,23 @@ os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="reid-test-yolo
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if IN_CI and not MODELS.is_dir():
+    e2e = any("e2e" in str(arg) or arg in (".", "tests") for arg in session.config.args) or not session.config.args
+    if IN_CI and e2e and not MODELS.is_dir():
         raise pytest.UsageError(f"CI=true but the shared models are missing at {MODELS}")
 
 
-def require_shared() -> None:
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """``../shared``, or a skip saying where it was looked for."""
     if not MODELS.is_dir():
         pytest.skip(f"shared models not found at {MODELS} (set REID_SHARED_DIR)")
+    return SHARED
 
 
 @pytest.fixture(scope="session")
-def model_store() -> Path:
+def model_store(shared) -> Path:
     """The test run's BentoML store, holding the shared detector and embedder."""
-    require_shared()
-    from reid.importer import main as import_models
+    from reid.models.importer import main as import_models
 
     assert import_models(["--from", str(MODELS), "--calibration-crops", str(CALIBRATION_CROPS)]) == 0
     return Path(os.environ["BENTOML_HOME"])
@@ -56,7 +58,7 @@ def settings():
 
 @pytest.fixture(scope="session")
 def local_reid(model_store, settings):
-    from reid.runtime import LocalReID
+    from reid.models.loading import LocalReID
 
     return LocalReID(settings)
 
@@ -64,7 +66,7 @@ def local_reid(model_store, settings):
 @pytest.fixture(scope="session")
 def server(model_store):
     """A live service with the shared models, shared by the end-to-end tests."""
-    from reid.processes import serve_bentoml
+    from tools.processes import serve_bentoml
 
     with serve_bentoml() as running:
         yield running

@@ -1,0 +1,113 @@
+"""Stored models made ready to run, and the compare pipeline built from them in one place.
+
+:class:`StoredModels` opens (and verifies) the stored detector and embedder once; the BentoML
+services load their networks from it, the entry service builds its :class:`ReIDPipeline` with
+:func:`build_pipeline`, and :class:`LocalReID` runs the same pipeline in one process (tests,
+evaluation, the command line).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reid.config import Settings
+from reid.core.pipeline import DetectFn, EmbedFn, PersonRules, ReIDPipeline
+from reid.models.detection import Detector, DetectorOptions, open_detector
+from reid.models.embedding import Embedder, EmbedderOptions
+from reid.models.specs import DetectorSpec, EmbedderSpec
+from reid.models.store import open_stored, stored_model
+from reid.schemas import CompareResponse, ModelTags
+
+
+@dataclass(frozen=True)
+class StoredModels:
+    """The detector and embedder of the settings, their files checked against their sha256."""
+
+    detector_folder: Path
+    detector_spec: DetectorSpec
+    embedder_folder: Path
+    embedder_spec: EmbedderSpec
+    tags: ModelTags
+
+    @classmethod
+    def open(cls, settings: Settings, *, detector: bool = True, embedder: bool = True) -> StoredModels:
+        """Verify the stored models (only those asked for: each model service checks its own)."""
+        detector_model = stored_model(settings.detector_model)
+        embedder_model = stored_model(settings.embedder_model)
+        detector_folder, detector_spec = open_stored(detector_model, DetectorSpec, verify=detector)
+        embedder_folder, embedder_spec = open_stored(embedder_model, EmbedderSpec, verify=embedder)
+        tags = ModelTags(detector=str(detector_model.tag), embedder=str(embedder_model.tag))
+        return cls(detector_folder, detector_spec, embedder_folder, embedder_spec, tags)
+
+    def threshold(self, settings: Settings) -> float:
+        """The configured match threshold, else the embedder's calibrated one."""
+        return self.embedder_spec.threshold if settings.threshold is None else settings.threshold
+
+    def rules(self, settings: Settings) -> PersonRules:
+        return PersonRules(
+            detector_input=self.detector_spec.input_size,
+            tile_zoom=settings.tile_zoom,
+            containment=settings.containment,
+            # A partial view is a box its holder would be matched with.
+            duplicate_similarity=self.threshold(settings),
+            min_person_height=settings.min_person_height,
+            min_person_aspect=settings.min_person_aspect,
+            box_padding=settings.box_padding,
+            max_persons=settings.max_persons,
+        )
+
+    def load_detector(self, settings: Settings) -> Detector:
+        """The detector network, warmed up."""
+        spec = self.detector_spec
+        options = DetectorOptions(
+            confidence=spec.confidence if settings.confidence is None else settings.confidence,
+            nms_iou=settings.nms_iou,
+            max_detections=settings.max_detections,
+            min_box_side=settings.min_box_side,
+            device=settings.device,
+        )
+        detector = open_detector(self.detector_folder, spec, options)
+        detector.detect([np.zeros((spec.input_height, spec.input_width, 3), np.uint8)])
+        return detector
+
+    def load_embedder(self, settings: Settings) -> Embedder:
+        """The embedder network, warmed up."""
+        options = EmbedderOptions(threads=settings.embedder_threads, device=settings.device, flip=settings.embed_flip)
+        embedder = Embedder(self.embedder_folder, self.embedder_spec, options)
+        size = self.embedder_spec.preprocess
+        embedder.embed([np.zeros((size.height, size.width, 3), np.uint8)] * 2)
+        return embedder
+
+
+def build_pipeline(settings: Settings, models: StoredModels, detect: DetectFn, embed: EmbedFn) -> ReIDPipeline:
+    """The compare pipeline of the settings over the given detector and embedder calls."""
+    return ReIDPipeline(
+        detect=detect,
+        embed=embed,
+        rules=models.rules(settings),
+        threshold=models.threshold(settings),
+        models=models.tags,
+    )
+
+
+class LocalReID:
+    """``/compare`` in this process, with the models of the local BentoML store."""
+
+    def __init__(self, settings: Settings) -> None:
+        models = StoredModels.open(settings)
+        self.settings = settings
+        self.detector = models.load_detector(settings)
+        self.embedder = models.load_embedder(settings)
+        self.pipeline = build_pipeline(settings, models, self.detect, self.embed)
+
+    async def detect(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        return self.detector.detect(images)
+
+    async def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        return self.embedder.embed(crops)
+
+    async def compare(self, image1: np.ndarray, image2: np.ndarray, threshold: float | None = None) -> CompareResponse:
+        return await self.pipeline.compare(image1, image2, threshold)

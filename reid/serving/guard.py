@@ -1,0 +1,466 @@
+"""The entry service's outermost ASGI layer: every request meets it before BentoML does.
+
+It answers unknown paths (404) and wrong methods (405) itself, so that nothing unknown reaches
+BentoML's per-path metrics. For the upload endpoints it refuses, with a JSON error, in this
+order: a missing or wrong API key (401); anything but one ``multipart/form-data`` Content-Type
+in UTF-8 (415, or 400 for two of them); bodies over the byte cap (413; from
+``Content-Length`` before reading, else while reading); bodies that arrive too slowly (408);
+malformed forms (no closing boundary, odd file names) and missing, repeated or unknown fields,
+text where a file belongs (BentoML would fetch it as a URL), a file where text belongs, text
+values their validators refuse (400), and files the form's check refuses (its status); more
+requests in flight than allowed, counted once their body is in (503 with Retry-After). What
+passes reaches BentoML as exactly what was checked: one normalised Content-Type, the body as
+read. Every error response from inside, BentoML's own
+included, leaves in the same ``{"error", "field"}`` shape; a 500 or a crash becomes a 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
+
+from reid.errors import (
+    BadForm,
+    MethodNotAllowed,
+    NotFound,
+    RequestError,
+    TimedOut,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+    UnsupportedMediaType,
+    UploadTooSlow,
+)
+from reid.serving.memory import ByteBudget
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_TEXT_BYTES = 1024
+# File names end up in BentoML's temporary file names: keep them well inside a file system's 255.
+MAX_FILENAME_BYTES = 128
+# A body gets this long before the minimum upload rate applies.
+UPLOAD_GRACE_S = 1.0
+# Error bodies from inside are reshaped; one longer than this is replaced unread.
+MAX_ERROR_BODY = 64 * 1024
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+logger = logging.getLogger("reid")
+
+
+@dataclass(frozen=True)
+class UploadForm:
+    """The fields of one upload endpoint: files, text values with their validators, and a check
+    of each file's bytes (``check_file(field, data)`` raises a RequestError to refuse it)."""
+
+    file_fields: tuple[str, ...]
+    text_fields: dict[str, Callable[[str], object]] = field(default_factory=dict)
+    check_file: Callable[[str, bytes], object] | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.file_fields + tuple(self.text_fields)
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_bytes: int  # a whole body
+    timeout_s: float  # a whole body must arrive within this
+    min_rate: float  # bytes per second, after UPLOAD_GRACE_S
+    memory: int  # bytes of bodies held at once, all requests together
+
+
+class RequestGuard:
+    def __init__(
+        self,
+        app: App,
+        *,
+        forms: dict[str, UploadForm],
+        limits: UploadLimits,
+        max_in_flight: int = 1_000_000,
+        api_key: str | None = None,
+        known_path: Callable[[Scope], bool] = lambda scope: True,
+        on_reject: Callable[[RequestError], None] = lambda error: None,
+    ) -> None:
+        self.app = app
+        self.forms = forms
+        self.limits = limits
+        self.max_in_flight = max_in_flight
+        self.api_key = api_key.encode() if api_key else None
+        self.known_path = known_path
+        self.on_reject = on_reject
+        self.in_flight = 0
+        self.bodies = ByteBudget(limits.memory)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        form = self.forms.get(scope["path"])
+        try:
+            if form is None and not self.known_path(scope):
+                raise NotFound(f"no such path: {scope['path'][:100]}")
+            if form is not None and scope["method"] != "POST":
+                raise MethodNotAllowed(f"{scope['path']} takes POST", allow="POST")
+        except RequestError as error:
+            await self._refuse(send, error)
+            return
+        if form is None:
+            await self._forward(scope, receive, send)
+        else:
+            await self._upload(scope, receive, send, form)
+
+    async def _upload(self, scope: Scope, receive: Receive, send: Send, form: UploadForm) -> None:
+        held = [0]  # bytes of the body budget this request holds
+        try:
+            headers = scope["headers"]
+            self._check_key(headers)
+            boundary = self._boundary(headers, form)
+            body = await self._read_body(receive, held)
+            # Off the event loop: parsing and checking tens of megabytes takes a while.
+            await asyncio.to_thread(check_form, body, boundary, form)
+            if self.in_flight >= self.max_in_flight:
+                raise Unavailable(f"busy: {self.in_flight} requests in flight, the limit; retry shortly")
+        except RequestError as error:
+            self.bodies.release(held[0])
+            await self._refuse(send, error)
+            return
+        self.in_flight += 1
+        try:
+            scope = {**scope, "headers": _normalised(headers, boundary, len(body))}
+            await self._forward(scope, _replay(body, receive), send)
+        finally:
+            self.in_flight -= 1
+            self.bodies.release(held[0])
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The inner app, its error responses reshaped and a crash answered with a 503."""
+        shaper = _ResponseShaper(send, self.on_reject)
+        try:
+            await self.app(scope, receive, shaper.send)
+        except Exception:
+            logger.exception("request failed inside the service")
+            if shaper.started:
+                raise
+            await self._refuse(send, Unavailable("the service failed to answer; retry"))
+
+    async def _refuse(self, send: Send, error: RequestError) -> None:
+        self.on_reject(error)
+        await send_error(send, error)
+
+    def _check_key(self, headers: list[tuple[bytes, bytes]]) -> None:
+        if self.api_key is None:
+            return
+        given = _header(headers, b"x-api-key") or b""
+        scheme, _, token = (_header(headers, b"authorization") or b"").partition(b" ")
+        if scheme.lower() == b"bearer":
+            given = token.strip()
+        # Constant time, so that response timing says nothing about the key.
+        if not hmac.compare_digest(given, self.api_key):
+            raise Unauthorized("missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+
+    def _boundary(self, headers: list[tuple[bytes, bytes]], form: UploadForm) -> bytes:
+        """The boundary of the one multipart/form-data Content-Type, after the byte cap on a
+        declared Content-Length."""
+        content_types = [value for key, value in headers if key == b"content-type"]
+        if len(content_types) > 1:
+            raise BadForm("give one Content-Type header, not several")
+        media_type, params = parse_options_header(content_types[0] if content_types else b"")
+        if media_type != b"multipart/form-data" or not params.get(b"boundary"):
+            raise UnsupportedMediaType(f"send a multipart/form-data body with the fields {', '.join(form.names)}")
+        if params.get(b"charset", b"utf-8").lower() not in (b"utf-8", b"us-ascii"):
+            raise UnsupportedMediaType("send the form in UTF-8 (no other charset)")
+        lengths = {value for key, value in headers if key == b"content-length"}
+        if len(lengths) > 1:
+            raise BadForm("give one Content-Length header, not several")
+        length = next(iter(lengths), b"")
+        if length.isdigit() and int(length) > self.limits.max_bytes:
+            raise self._too_large()
+        return params[b"boundary"]
+
+    def _too_large(self) -> TooLarge:
+        return TooLarge(f"the request body is over the limit of {self.limits.max_bytes} bytes")
+
+    async def _read_body(self, receive: Receive, held: list[int]) -> bytes:
+        """The whole body, within the deadline and above the minimum rate (else UploadTooSlow),
+        its bytes reserved from the body budget as they come, twice: the handler reads the
+        files back from BentoML's copies (adds to ``held[0]``; 503 when the budget is spent)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            elapsed = loop.time() - started
+            # Time left before the deadline, and before the minimum rate is missed.
+            wait = min(self.limits.timeout_s, UPLOAD_GRACE_S + size / self.limits.min_rate) - elapsed
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(wait, 0.0))
+            except TimeoutError:
+                raise UploadTooSlow(
+                    f"the body arrived too slowly: {size} bytes in {elapsed:.1f} s (it must arrive within"
+                    f" {self.limits.timeout_s:g} s, at {self.limits.min_rate:g} bytes/s at least)"
+                ) from None
+            if message["type"] == "http.disconnect":
+                raise BadForm("the client disconnected before sending the whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limits.max_bytes:
+                raise self._too_large()
+            if not self.bodies.try_reserve(2 * len(chunk)):
+                raise Unavailable("busy: too many uploads held at once; retry shortly")
+            held[0] += 2 * len(chunk)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def known_route(app: Any) -> Callable[[Scope], bool]:
+    """Whether a request is for one of a Starlette app's routes (any method) or a file its
+    static mounts hold; an app without routes knows every path."""
+    from starlette.routing import Match, Mount
+    from starlette.staticfiles import StaticFiles
+
+    routes = getattr(app, "routes", None)
+    if routes is None:
+        return lambda scope: True
+
+    def known(scope: Scope) -> bool:
+        for route in routes:
+            match, _ = route.matches(scope)
+            if match == Match.NONE:
+                continue
+            if isinstance(route, Mount) and isinstance(route.app, StaticFiles):
+                _, found = route.app.lookup_path(scope["path"][len(route.path) :].lstrip("/"))
+                return found is not None
+            return True
+        return False
+
+    return known
+
+
+def optional_unit_interval(text: str) -> float | None:
+    """A number in [0, 1] written in ASCII, or ``null`` (what BentoML's client sends for "not given")."""
+    if text.strip() == "null":
+        return None
+    if not _NUMBER.fullmatch(text.strip()):
+        raise ValueError("must be a number from 0 to 1")
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"must be a number from 0 to 1, not {text[:20]}")
+    return value
+
+
+@dataclass
+class FormPart:
+    name: str
+    filename: bytes | None
+    data: bytearray = field(default_factory=bytearray)  # a file's bytes; a text value's, up to MAX_TEXT_BYTES + 1
+
+    @property
+    def is_file(self) -> bool:
+        return self.filename is not None
+
+
+def check_form(body: bytes, boundary: bytes, form: UploadForm) -> list[FormPart]:
+    """The parts of a multipart body, checked against ``form``; BadForm naming the field at fault."""
+    parts = _form_parts(body, boundary)
+    names = [part.name for part in parts]
+    for part in parts:
+        name = part.name
+        if name not in form.names:
+            raise BadForm(f"unknown field; expected {', '.join(form.names)}", field=name)
+        if names.count(name) > 1:
+            raise BadForm("given more than once", field=name)
+        if name in form.file_fields:
+            if not part.is_file:
+                raise BadForm("must be an uploaded file (with a filename), not text", field=name)
+            if len(part.filename or b"") > MAX_FILENAME_BYTES or _CONTROL.search(part.filename or b""):
+                raise BadForm(f"the file name must be at most {MAX_FILENAME_BYTES} bytes of text", field=name)
+        if name in form.text_fields:
+            if part.is_file:
+                raise BadForm("must be a text value, not a file", field=name)
+            if len(part.data) > MAX_TEXT_BYTES:
+                raise BadForm(f"longer than {MAX_TEXT_BYTES} bytes", field=name)
+            try:
+                form.text_fields[name](part.data.decode("utf-8", "replace"))
+            except ValueError as error:
+                raise BadForm(str(error), field=name) from error
+    for name in form.file_fields:
+        if name not in names:
+            raise BadForm("field required: a JPEG or PNG file", field=name)
+    if form.check_file is not None:
+        for part in parts:
+            if part.name in form.file_fields:
+                form.check_file(part.name, bytes(part.data))
+    return parts
+
+
+def _form_parts(body: bytes, boundary: bytes) -> list[FormPart]:
+    """The parts of a multipart body, in order: name, file name, and text values."""
+    parts: list[FormPart] = []
+    header: dict[str, bytes] = {"field": b"", "value": b""}
+    disposition: list[bytes] = []
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header["field"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        if header["field"].lower() == b"content-disposition":
+            disposition.append(header["value"])
+        header["field"], header["value"] = b"", b""
+
+    def on_headers_finished() -> None:
+        kind, params = parse_options_header(disposition[-1] if disposition else b"")
+        name = params.get(b"name")
+        if kind != b"form-data" or name is None:
+            raise BadForm("a form part has no Content-Disposition name")
+        if _CONTROL.search(name):
+            raise BadForm("a form part's name holds control characters")
+        parts.append(FormPart(name.decode("utf-8", "replace"), params.get(b"filename")))
+        disposition.clear()
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        part = parts[-1]
+        if part.is_file:
+            part.data += data[start:end]
+        elif len(part.data) <= MAX_TEXT_BYTES:
+            part.data += data[start : min(end, start + MAX_TEXT_BYTES + 1 - len(part.data))]
+
+    parser = MultipartParser(
+        boundary,
+        callbacks={
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+        },
+    )
+    try:
+        parser.write(body)
+        parser.finalize()
+    except MultipartParseError as error:
+        raise BadForm(f"malformed multipart body ({error})") from error
+    if not parts and body.strip():
+        raise BadForm("malformed multipart body (no parts found)")
+    if parts and parser.state != MultipartState.END:
+        raise BadForm("malformed multipart body (no closing boundary: cut short?)")
+    return parts
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    return next((value for key, value in headers if key == name), None)
+
+
+def _normalised(headers: list[tuple[bytes, bytes]], boundary: bytes, length: int) -> list[tuple[bytes, bytes]]:
+    """The headers BentoML gets: one plain multipart Content-Type and the body's real length."""
+    replaced = (b"content-type", b"content-length", b"transfer-encoding")
+    kept = [(key, value) for key, value in headers if key not in replaced]
+    quoted = b'"' + boundary.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    return kept + [(b"content-type", b"multipart/form-data; boundary=" + quoted), (b"content-length", b"%d" % length)]
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+class _ResponseShaper:
+    """Passes responses on, except error responses not already ``{"error", "field"}``, which it
+    rewrites: BentoML's validation errors keep their status, 429 and 5xx become 503 (504 stays),
+    both with Retry-After."""
+
+    def __init__(self, send: Send, on_reject: Callable[[RequestError], None]) -> None:
+        self._send = send
+        self._on_reject = on_reject
+        self.started = False
+        self._start: Message | None = None
+        self._body = bytearray()
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            if message["status"] < 400:
+                await self._send(message)
+            else:
+                self._start = message
+            return
+        if self._start is None or message["type"] != "http.response.body":
+            await self._send(message)
+            return
+        if len(self._body) <= MAX_ERROR_BODY:
+            self._body += message.get("body", b"")
+        if not message.get("more_body", False):
+            await self._send_shaped()
+
+    async def _send_shaped(self) -> None:
+        assert self._start is not None
+        status = self._start["status"]
+        payload = _json(bytes(self._body))
+        if isinstance(payload, dict) and isinstance(payload.get("error"), str) and "field" in payload:
+            headers = list(self._start["headers"])
+            if status in (HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.GATEWAY_TIMEOUT):
+                headers = [h for h in headers if h[0].lower() != b"retry-after"] + [(b"retry-after", b"1")]
+            await self._send({**self._start, "headers": headers})
+            await self._send({"type": "http.response.body", "body": bytes(self._body)})
+            return
+        error = _translated(status, payload)
+        self._on_reject(error)
+        await send_error(self._send, error)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _translated(status: int, payload: Any) -> RequestError:
+    """BentoML's or Starlette's error response as one of ours."""
+    if status == HTTPStatus.GATEWAY_TIMEOUT:
+        return TimedOut("no answer in time; retry")
+    if status == HTTPStatus.TOO_MANY_REQUESTS or status >= 500:
+        return Unavailable("the service is busy or failed to answer; retry")
+    text = payload.get("error") if isinstance(payload, dict) else None
+    detail = payload.get("detail") if isinstance(payload, dict) else None
+    location = detail[0].get("loc") if isinstance(detail, list) and detail and isinstance(detail[0], dict) else None
+    error = BadForm(
+        text if isinstance(text, str) else HTTPStatus(status).phrase, field=str(location[0]) if location else None
+    )
+    error.status = HTTPStatus(status)
+    return error
+
+
+async def send_error(send: Send, error: RequestError) -> None:
+    """Answer with the error's status, headers and JSON body."""
+    body = json.dumps(error.to_json()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers().items()]
+    await send({"type": "http.response.start", "status": int(error.status), "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,130 @@
+"""The Bento, its container files, the deployment files, and serving split one service per process."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import kubernetes_validate
+import pytest
+import yaml
+
+from tools.processes import ServerProcess, free_port
+from tools.shared import ROOT, first_and_last, sequence
+
+SERVICES = {"ReID", "PersonDetector", "PersonEmbedder"}
+K8S = ROOT / "deploy" / "k8s"
+
+
+@pytest.fixture(scope="module")
+def bento(model_store) -> Path:
+    bentoml_cli = Path(sys.executable).parent / "bentoml"
+    built = subprocess.run(
+        [str(bentoml_cli), "build", ".", "--output", "tag"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    tag = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    name, version = tag.split(":")
+    return model_store / "bentos" / name / version
+
+
+def test_bento_holds_the_services_both_models_and_pinned_packages(bento):
+    manifest = yaml.safe_load((bento / "bento.yaml").read_text())
+    assert manifest["entry_service"] == "ReID"
+    services = {s["name"]: s for s in manifest["services"]}
+    assert set(services) == SERVICES
+    assert services["ReID"]["dependencies"] == [{"service": "PersonDetector"}, {"service": "PersonEmbedder"}]
+    assert services["PersonDetector"]["models"][0]["tag"].startswith("person-detector:")
+    assert services["PersonEmbedder"]["models"][0]["tag"].startswith("person-embedder:")
+    for source in ("service.py", "reid/pipeline.py", "reid/calibration.json"):
+        assert (bento / "src" / source).is_file(), source
+    assert not (bento / "src" / "tests").exists()
+    requirements = next((bento / "env" / "python").glob("requirements.*")).read_text()
+    for pin in ("bentoml==1.4.40", "torch==2.14.1", "openvino==", "ultralytics-opencv-headless=="):
+        assert pin in requirements, pin
+
+
+def test_dockerfile_installs_opencvs_libraries_and_runs_the_bento(bento):
+    dockerfile = (bento / "env" / "docker" / "Dockerfile").read_text()
+    assert "libglib2.0-0" in dockerfile and "libgomp1" in dockerfile
+    assert "ENTRYPOINT" in dockerfile and "entrypoint.sh" in dockerfile
+    assert "ENV BENTOML_DO_NOT_TRACK" in dockerfile and "YOLO_OFFLINE" in dockerfile
+    assert "EXPOSE 3000" in dockerfile
+
+
+def k8s_documents() -> list[dict]:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return [doc for file in kustomization["resources"] for doc in yaml.safe_load_all((K8S / file).read_text())]
+
+
+def test_k8s_manifests_are_valid_kubernetes():
+    for doc in k8s_documents():
+        kubernetes_validate.validate(doc, "1.37", strict=True)
+
+
+def test_k8s_runs_each_service_in_its_own_scaled_probed_deployment():
+    docs = k8s_documents()
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    services = {d["metadata"]["name"] for d in docs if d["kind"] == "Service"}
+    autoscalers = {d["spec"]["scaleTargetRef"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
+    assert set(deployments) == services == autoscalers == {"reid", "reid-detector", "reid-embedder"}
+    served = {}
+    for name, deployment in deployments.items():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        command = container["command"]
+        assert command[:3] == ["python", "-m", "reid.serving.podserve"]
+        served[command[3]] = name
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+        assert {"cpu", "memory"} <= set(container["resources"]["requests"]) | set(container["resources"]["limits"])
+    assert set(served) == SERVICES
+    entry = deployments["reid"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "PersonDetector=http://reid-detector:3000" in entry and "PersonEmbedder=http://reid-embedder:3000" in entry
+
+
+def test_bentocloud_file_scales_each_service_on_its_own():
+    from bentoml._internal.cloud.schemas.modelschemas import DeploymentServiceConfig
+    from bentoml._internal.utils.cattr import bentoml_cattr
+
+    config = yaml.safe_load((ROOT / "deploy" / "bentocloud.yaml").read_text())
+    assert set(config["services"]) == SERVICES
+    for name, service in config["services"].items():
+        parsed = bentoml_cattr.structure(service, DeploymentServiceConfig)
+        assert parsed.instance_type and parsed.scaling.max_replicas >= parsed.scaling.min_replicas >= 1, name
+
+
+def test_services_split_one_per_process_as_in_kubernetes(model_store):
+    """What the k8s Deployments run, on loopback: two model services and an entry told where they are."""
+
+    def podserve(service: str, *extra: str) -> ServerProcess:
+        port = free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "reid.serving.podserve",
+            service,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *extra,
+        ]
+        return ServerProcess(command, port, ready_path="/livez" if service != "ReID" else "/readyz")
+
+    with podserve("PersonDetector") as detector, podserve("PersonEmbedder") as embedder:
+        with podserve(
+            "ReID", "--dependency", f"PersonDetector={detector.url}", "--dependency", f"PersonEmbedder={embedder.url}"
+        ) as entry:
+            seq = sequence("MOT17-09-FRCNN")
+            frames = [seq.frames[f].read_bytes() for f in first_and_last(seq)]
+            files = {"image1": ("a.jpg", frames[0], "image/jpeg"), "image2": ("b.jpg", frames[1], "image/jpeg")}
+            answer = httpx.post(f"{entry.url}/compare", files=files, timeout=60)
+            assert answer.status_code == 200 and answer.json()["matches"], answer.text
+            pickled = httpx.post(
+                f"{entry.url}/compare",
+                content=b"x",
+                headers={"content-type": "application/vnd.bentoml+pickle"},
+                timeout=30,
+            )
+            assert pickled.status_code == 415
+            assert json.loads(httpx.get(f"{embedder.url}/schema.json", timeout=30).text)["name"] == "PersonEmbedder"

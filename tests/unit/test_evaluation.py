@@ -1,0 +1,135 @@
+"""The metric code on hand-made cases with known answers."""
+
+import numpy as np
+import pytest
+
+from reid.core.pipeline import PairAnalysis, Persons, build_response
+from reid.evaluation.datasets import GroundTruth
+from reid.evaluation.scoring import (
+    assigned_identities,
+    best_identities,
+    compare_episodes,
+    episode_curves,
+    frame_pairs,
+    retrieval_metrics,
+    score_pair,
+    threshold_for_precision,
+    total,
+)
+from reid.schemas import ModelTags
+
+
+def test_retrieval_metrics_on_a_3x3_case():
+    # Query 0 finds its person first; query 1 second (AP 1/2); query 2 third (AP 1/3).
+    similarity = np.array([[0.9, 0.5, 0.1], [0.8, 0.7, 0.1], [0.9, 0.8, 0.2]])
+    ids = np.array(["a", "b", "c"])
+    result = retrieval_metrics(similarity, ids, np.array(["1"] * 3), ids, np.array(["2"] * 3))
+    assert result["rank1"] == pytest.approx(1 / 3)
+    assert result["rank5"] == pytest.approx(1.0)
+    assert result["mAP"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
+    assert result["queries"] == 3
+
+
+def test_same_camera_same_identity_is_left_out_and_unmatched_queries_are_not_scored():
+    similarity = np.array([[0.99, 0.5, 0.7], [0.1, 0.2, 0.3]])
+    gallery_ids, gallery_cams = np.array(["a", "a", "x"]), np.array(["1", "2", "2"])
+    result = retrieval_metrics(similarity, np.array(["a", "z"]), np.array(["1", "1"]), gallery_ids, gallery_cams)
+    # Entry 0 (same id, same camera) is ignored; "x" at 0.7 outranks the valid "a" at 0.5.
+    assert result["queries"] == 1
+    assert result["rank1"] == 0.0 and result["mAP"] == pytest.approx(0.5)
+
+
+def test_frame_pairs_spread_over_the_sequence():
+    assert frame_pairs([1, 2]) == [(1, 2)]
+    assert frame_pairs(list(range(1, 9))) == [(1, 3), (1, 6), (1, 8), (3, 6), (3, 8), (6, 8)]
+    assert (1, 8) in frame_pairs(list(range(1, 9)))
+
+
+def test_threshold_for_precision_is_the_lowest_from_which_precision_holds():
+    thresholds = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert threshold_for_precision(thresholds, np.array([0.5, 0.96, 0.9, 0.97, 1.0]), 0.95) == 0.4
+    assert threshold_for_precision(thresholds, np.full(5, 0.99), 0.95) == 0.1
+    assert threshold_for_precision(thresholds, np.full(5, 0.5), 0.95) == 0.5
+
+
+def test_compare_episodes_use_two_cameras_and_one_crop_per_person():
+    ids = np.repeat(np.arange(20), 4)
+    cams = np.tile(["a", "a", "b", "b"], 20)
+    for episode in compare_episodes(ids, cams, count=50, seed=1):
+        for side in (episode.first, episode.second):
+            assert len(set(cams[side])) == 1 and len(set(ids[side])) == len(side)
+        assert cams[episode.first][0] != cams[episode.second][0]
+        assert set(ids[episode.first]) & set(ids[episode.second])
+
+
+def test_episode_curves_on_perfect_and_on_useless_embeddings():
+    ids = np.repeat(np.arange(10), 2)
+    cams = np.tile(["a", "b"], 10)
+    episodes = compare_episodes(ids, cams, count=30)
+    thresholds = np.array([0.5])
+    perfect = (ids[:, None] == ids[None, :]).astype(float)
+    assert episode_curves(perfect, ids, episodes, thresholds)["f1"].tolist() == [1.0]
+    useless = episode_curves(np.zeros((20, 20)), ids, episodes, thresholds)
+    assert useless["recall"].tolist() == [0.0] and useless["f1"].tolist() == [0.0]
+
+
+def truth(ids, boxes, visibility=None):
+    boxes = np.array(boxes, dtype=float)
+    return GroundTruth(np.array(ids), boxes, np.ones(len(ids)) if visibility is None else np.array(visibility))
+
+
+def test_identities_one_to_one_and_best_overlap():
+    labelled = truth([7, 8], [[0, 0, 10, 20], [100, 0, 110, 20]])
+    boxes = np.array([[0, 0, 10, 20], [1, 0, 10, 20], [50, 0, 60, 20]])
+    assert assigned_identities(boxes, labelled).tolist() == [7, -1, -1]
+    assert best_identities(boxes, labelled).tolist() == [7, 7, -1]
+
+
+def test_scene_pair_with_known_matches():
+    # Frame 1: persons 1, 2, 3 (3 barely visible). Frame 2: persons 2, 1, 4.
+    truth1 = truth([1, 2, 3], [[0, 0, 10, 30], [20, 0, 30, 30], [40, 0, 50, 30]], [1.0, 1.0, 0.2])
+    truth2 = truth([2, 1, 4], [[0, 0, 10, 30], [20, 0, 30, 30], [60, 0, 70, 30]])
+    boxes1 = np.array([[0, 0, 10, 30], [20, 0, 30, 30], [40, 0, 50, 30], [80, 80, 90, 90]])
+    boxes2 = np.array([[0, 0, 10, 30], [20, 0, 30, 30], [60, 0, 70, 30], [80, 80, 90, 90]])
+    persons = [Persons(b, np.full(4, 0.9, np.float32), np.full(4, "", dtype=object)) for b in (boxes1, boxes2)]
+    similarity = np.full((4, 4), 0.1, np.float32)
+    similarity[0, 1] = 0.9  # person 1 -> person 1: right
+    similarity[1, 2] = 0.8  # person 2 -> person 4: wrong
+    similarity[3, 3] = 0.95  # unlabelled -> unlabelled: not scored
+    analysis = PairAnalysis(sizes=[(100, 100)] * 2, persons=persons, similarity=similarity, max_persons=50)
+    score = score_pair(build_response(analysis, 0.5, ModelTags(detector="d", embedder="e")), truth1, truth2)
+    assert (score.matches, score.correct, score.unlabelled) == (2, 1, 1)
+    assert score.precision == 0.5
+    # Persons 1 and 2 are visible and detected in both frames; person 1 was found.
+    assert (score.present, score.detected, score.found, score.found_detected) == (2, 2, 1, 1)
+    assert score.recall == 0.5
+    assert (score.truth_persons, score.detected_persons) == (5, 5)
+    # Six boxes on labelled persons, two on nobody.
+    assert (score.detections, score.true_detections) == (8, 6)
+    summary = total([score, score])
+    assert summary["precision"] == 0.5 and summary["recall"] == 0.5 and summary["f1"] == 0.5
+    assert summary["detector_precision"] == 0.75
+
+
+def test_a_person_the_detector_missed_is_a_miss_end_to_end():
+    both = truth([1, 2], [[0, 0, 10, 30], [20, 0, 30, 30]])
+    # Person 2 is not detected in the second frame; person 1 is matched.
+    boxes1 = np.array([[0, 0, 10, 30], [20, 0, 30, 30]])
+    boxes2 = np.array([[0, 0, 10, 30]])
+    persons = [
+        Persons(b, np.full(len(b), 0.9, np.float32), np.full(len(b), "", dtype=object)) for b in (boxes1, boxes2)
+    ]
+    similarity = np.array([[0.9], [0.1]], np.float32)
+    analysis = PairAnalysis(sizes=[(100, 100)] * 2, persons=persons, similarity=similarity, max_persons=50)
+    score = score_pair(build_response(analysis, 0.5, ModelTags(detector="d", embedder="e")), both, both)
+    assert (score.present, score.found, score.detected, score.found_detected) == (2, 1, 1, 1)
+    figures = total([score])
+    assert figures["recall"] == 0.5 and figures["recall_detected"] == 1.0
+
+
+def test_detections_on_ignored_people_count_neither_way():
+    frame = GroundTruth(np.array([1]), np.array([[0.0, 0, 10, 30]]), np.ones(1), ignored=np.array([[50.0, 0, 60, 30]]))
+    boxes = np.array([[0, 0, 10, 30], [50, 0, 60, 30], [80, 0, 90, 30]], float)
+    from reid.evaluation.scoring import detection_counts
+
+    assert detection_counts(boxes, frame) == (2, 1)

@@ -1,0 +1,318 @@
+"""The request guard in front of small ASGI apps, over httpx's in-process transport."""
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from reid.serving.guard import RequestGuard, UploadForm, UploadLimits, optional_unit_interval
+
+pytestmark = pytest.mark.anyio
+
+FORM = UploadForm(file_fields=("image1", "image2"), text_fields={"threshold": optional_unit_interval})
+LIMITS = UploadLimits(max_bytes=10_000, timeout_s=5.0, min_rate=1_000, memory=1_000_000)
+
+
+async def echo(scope, receive, send):
+    """Answers with what it got: the body, and the headers in a response header."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    headers = json.dumps([[k.decode(), v.decode()] for k, v in scope["headers"]]).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"x-seen-headers", headers)]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def client(app=echo, limits: UploadLimits = LIMITS, **options) -> httpx.AsyncClient:
+    guard = RequestGuard(
+        app,
+        forms={"/compare": FORM},
+        limits=limits,
+        known_path=lambda scope: scope["path"] in ("/readyz", "/other"),
+        **options,
+    )
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=guard), base_url="http://test")
+
+
+def body(*parts: tuple[str, str | None, bytes], closing: bool = True) -> tuple[bytes, str]:
+    boundary = "guardtest"
+    chunks = []
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
+        chunks.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n")
+    end = f"--{boundary}--\r\n".encode() if closing else b""
+    return b"".join(chunks) + end, f"multipart/form-data; boundary={boundary}"
+
+
+async def post(parts, **client_options) -> httpx.Response:
+    content, content_type = body(*parts)
+    async with client(**client_options) as http:
+        return await http.post("/compare", content=content, headers={"content-type": content_type})
+
+
+GOOD = [("image1", "a.jpg", b"\xff\xd8 one"), ("image2", "b.png", b"\x89PNG two"), ("threshold", None, b"0.5")]
+
+
+def assert_refusal(response: httpx.Response, status: int, words: str = "", field: str | None = None) -> None:
+    assert response.status_code == status, response.text
+    payload = response.json()
+    assert set(payload) == {"error", "field"} and words in payload["error"], payload
+    assert payload["field"] == field
+
+
+async def test_a_good_form_reaches_the_app_unchanged_with_one_plain_content_type():
+    content, _ = body(*GOOD)
+    async with client() as http:
+        response = await http.post(
+            "/compare", content=content, headers={"content-type": "Multipart/Form-Data; boundary=guardtest"}
+        )
+    assert response.status_code == 200 and response.content == content
+    seen = dict(json.loads(response.headers["x-seen-headers"]))
+    assert seen["content-type"] == 'multipart/form-data; boundary="guardtest"'
+    assert seen["content-length"] == str(len(content))
+
+
+@pytest.mark.parametrize(
+    ("parts", "field", "words"),
+    [
+        (GOOD[1:], "image1", "field required"),
+        ([GOOD[0], GOOD[0], GOOD[1]], "image1", "more than once"),
+        ([*GOOD, ("extra", None, b"x")], "extra", "unknown field"),
+        ([("image1", None, b"http://169.254.169.254/latest"), GOOD[1]], "image1", "uploaded file"),
+        ([*GOOD[:2], ("threshold", "t.txt", b"0.5")], "threshold", "text value"),
+        ([GOOD[0], GOOD[1]] + [(f"f{i}", None, b"x") for i in range(100)], "f0", "unknown field"),
+        ([*GOOD[:2], ("threshold", None, b"9" * 2_000)], "threshold", "longer than"),
+        ([*GOOD[:2], ("threshold", None, b"NaN")], "threshold", "from 0 to 1"),
+        ([*GOOD[:2], ("threshold", None, b"1.5")], "threshold", "from 0 to 1"),
+        ([*GOOD[:2], ("threshold", None, b"")], "threshold", "from 0 to 1"),
+        ([*GOOD[:2], ("threshold", None, "٠.٥".encode())], "threshold", "from 0 to 1"),
+        ([("image1", "a" * 250 + ".jpg", b"x"), GOOD[1]], "image1", "file name"),
+        ([("image1", "a\x00.jpg", b"x"), GOOD[1]], "image1", "file name"),
+    ],
+    ids=[
+        "missing",
+        "duplicated",
+        "extra",
+        "url-in-file-field",
+        "file-in-text-field",
+        "hundred-parts",
+        "threshold-2kB",
+        "threshold-nan",
+        "threshold-over-1",
+        "threshold-empty",
+        "threshold-arabic-digits",
+        "filename-250",
+        "filename-nul",
+    ],
+)
+async def test_bad_forms_get_a_400_naming_the_field(parts, field, words):
+    assert_refusal(await post(parts), 400, words, field)
+
+
+@pytest.mark.parametrize(
+    ("content_types", "status", "words"),
+    [
+        (["application/json"], 415, "multipart/form-data"),
+        ([], 415, "multipart/form-data"),
+        (["multipart/form-data"], 415, "multipart/form-data"),  # no boundary
+        (["multipart/form-data; charset=utf-16; boundary=guardtest"], 415, "UTF-8"),
+        (["application/x-www-form-urlencoded", "multipart/form-data; boundary=guardtest"], 400, "one Content-Type"),
+        (["application/vnd.bentoml+pickle"], 415, "multipart/form-data"),
+    ],
+    ids=["json", "none", "no-boundary", "utf-16", "two-content-types", "pickle"],
+)
+async def test_anything_but_one_utf8_multipart_content_type_is_refused(content_types, status, words):
+    content, _ = body(*GOOD)
+    headers = [(b"content-type", value.encode()) for value in content_types]
+    async with client() as http:
+        request = httpx.Request("POST", "http://test/compare", content=content, headers=headers)
+        assert_refusal(await http.send(request), status, words)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"garbage without boundaries", body(*GOOD, closing=False)[0], body(*GOOD)[0][:-30]],
+    ids=["garbage", "no-closing-boundary", "cut-short"],
+)
+async def test_malformed_or_cut_short_multipart_is_400(content):
+    async with client() as http:
+        response = await http.post(
+            "/compare", content=content, headers={"content-type": "multipart/form-data; boundary=guardtest"}
+        )
+    assert_refusal(response, 400, "malformed")
+
+
+async def test_the_form_checks_each_file_and_only_files():
+    from reid.errors import UnsupportedImage
+
+    def check_file(field, data):
+        if not data.startswith((b"\xff\xd8", b"\x89PNG")):
+            raise UnsupportedImage("not a JPEG or PNG image", field=field)
+
+    form = UploadForm(file_fields=FORM.file_fields, text_fields=FORM.text_fields, check_file=check_file)
+    content, content_type = body(*GOOD)
+    guard = RequestGuard(echo, forms={"/compare": form}, limits=LIMITS)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=guard), base_url="http://test") as http:
+        assert (await http.post("/compare", content=content, headers={"content-type": content_type})).status_code == 200
+        bad, bad_type = body(("image1", "a.gif", b"GIF89a"), GOOD[1])
+        response = await http.post("/compare", content=bad, headers={"content-type": bad_type})
+    assert_refusal(response, 415, "not a JPEG", "image1")
+
+
+async def test_declared_length_over_the_cap_is_413_before_reading():
+    content, content_type = body(*GOOD)
+    limits = UploadLimits(max_bytes=len(content) - 1, timeout_s=5, min_rate=1_000, memory=1_000_000)
+    async with client(limits=limits) as http:
+        response = await http.post("/compare", content=content, headers={"content-type": content_type})
+    assert_refusal(response, 413, "over the limit")
+
+
+async def test_streamed_body_over_the_cap_is_413():
+    content, content_type = body(*GOOD)
+    limits = UploadLimits(max_bytes=len(content) - 1, timeout_s=5, min_rate=1_000, memory=1_000_000)
+
+    async def stream():
+        for i in range(0, len(content), 7):
+            yield content[i : i + 7]
+
+    async with client(limits=limits) as http:
+        response = await http.post("/compare", content=stream(), headers={"content-type": content_type})
+    assert_refusal(response, 413, "over the limit")
+
+
+async def trickle(content: bytes, pause: float):
+    for i in range(len(content)):
+        await asyncio.sleep(pause)
+        yield content[i : i + 1]
+
+
+@pytest.mark.parametrize(
+    ("limits", "pause"),
+    [
+        (UploadLimits(max_bytes=10_000, timeout_s=0.5, min_rate=1, memory=1_000_000), 0.01),  # deadline
+        (UploadLimits(max_bytes=10_000, timeout_s=60, min_rate=100, memory=1_000_000), 0.05),  # minimum rate
+    ],
+    ids=["deadline", "minimum-rate"],
+)
+async def test_a_body_that_arrives_too_slowly_is_408_and_closes(limits, pause):
+    content, content_type = body(*GOOD)
+    async with client(limits=limits) as http:
+        response = await http.post("/compare", content=trickle(content, pause), headers={"content-type": content_type})
+    assert_refusal(response, 408, "too slowly")
+    assert response.headers["connection"] == "close"
+
+
+async def test_a_slow_upload_does_not_hold_an_in_flight_slot():
+    content, content_type = body(*GOOD)
+    limits = UploadLimits(max_bytes=10_000, timeout_s=2, min_rate=1, memory=1_000_000)
+    async with client(limits=limits, max_in_flight=1) as http:
+        slow = asyncio.create_task(
+            http.post("/compare", content=trickle(content, 0.01), headers={"content-type": content_type})
+        )
+        await asyncio.sleep(0.2)
+        fast = await http.post("/compare", content=content, headers={"content-type": content_type})
+        assert fast.status_code == 200
+        assert (await slow).status_code in (200, 408)
+
+
+async def test_bodies_over_the_memory_budget_get_503():
+    content, content_type = body(*GOOD)
+    limits = UploadLimits(max_bytes=10_000, timeout_s=5, min_rate=1_000, memory=len(content))  # held twice
+    async with client(limits=limits) as http:
+        response = await http.post("/compare", content=content, headers={"content-type": content_type})
+    assert_refusal(response, 503, "busy")
+    assert response.headers["retry-after"] == "1"
+
+
+async def test_unknown_paths_get_a_json_404_and_known_ones_pass():
+    async with client() as http:
+        assert_refusal(await http.get("/nope"), 404, "no such path")
+        assert_refusal(await http.post("/compare/../etc", content=b"x"), 404, "no such path")
+        assert (await http.post("/other", content=b"anything")).status_code == 200
+        response = await http.get("/compare")
+        assert_refusal(response, 405, "takes POST")
+        assert response.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "expected", "field"),
+    [
+        (500, {"error": "An unexpected error has occurred"}, 503, None),
+        (429, {"error": "Too many requests"}, 503, None),
+        (504, "Gateway Timeout", 504, None),
+        (400, {"error": "1 validation error", "detail": [{"loc": ["threshold"], "msg": "bad"}]}, 400, "threshold"),
+        (404, "Not Found", 404, None),
+    ],
+    ids=["500", "429", "504", "pydantic-400", "text-404"],
+)
+async def test_errors_from_inside_leave_in_our_shape(status, payload, expected, field):
+    async def failing(scope, receive, send):
+        body_bytes = json.dumps(payload).encode() if isinstance(payload, dict) else payload.encode()
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": body_bytes})
+
+    async with client(app=failing) as http:
+        response = await http.get("/readyz")
+    assert_refusal(response, expected, "", field)
+    if expected in (503, 504):
+        assert response.headers["retry-after"] == "1"
+
+
+async def test_a_crash_inside_is_a_503():
+    async def crashing(scope, receive, send):
+        raise RuntimeError("boom")
+
+    async with client(app=crashing) as http:
+        response = await http.get("/readyz")
+    assert_refusal(response, 503, "failed to answer")
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"authorization": "Bearer wrong"}, 401),
+        ({"x-api-key": "s3cret-but-longer"}, 401),
+        ({"authorization": "Basic s3cret"}, 401),
+        ({"authorization": "Bearer s3cret"}, 200),
+        ({"x-api-key": "s3cret"}, 200),
+    ],
+    ids=["none", "wrong-bearer", "wrong-header", "basic", "bearer", "x-api-key"],
+)
+async def test_api_key(headers, status):
+    content, content_type = body(*GOOD)
+    async with client(api_key="s3cret") as http:
+        response = await http.post("/compare", content=content, headers={"content-type": content_type, **headers})
+        assert response.status_code == status
+        if status == 401:
+            assert "API key" in response.json()["error"] and response.headers["www-authenticate"] == "Bearer"
+        # Health and other endpoints stay open.
+        assert (await http.get("/readyz")).status_code == 200
+
+
+async def test_requests_over_the_in_flight_limit_get_503_with_retry_after():
+    release = asyncio.Event()
+
+    async def slow(scope, receive, send):
+        await release.wait()
+        await echo(scope, receive, send)
+
+    content, content_type = body(*GOOD)
+    async with client(app=slow, max_in_flight=2) as http:
+        send = [
+            asyncio.create_task(http.post("/compare", content=content, headers={"content-type": content_type}))
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.1)
+        busy = await http.post("/compare", content=content, headers={"content-type": content_type})
+        assert_refusal(busy, 503, "busy")
+        assert busy.headers["retry-after"] == "1"
+        release.set()
+        assert [r.status_code for r in await asyncio.gather(*send)] == [200, 200]
+        # Capacity is given back once requests finish.
+        again = await http.post("/compare", content=content, headers={"content-type": content_type})
+        assert again.status_code == 200
