@@ -1,5 +1,6 @@
 # make serve  - install into .venv, put the models in the BentoML store, start the service
-# make test   - install into .venv, run the whole test suite
+# make test   - install into .venv, run the whole test suite (CI)
+# make test-fast - the unit tests: no ../shared, no server, under a minute
 # Offline, point REID_MODELS_DIR at a folder of weights (e.g. ../shared/models); the embedder is
 # quantised to INT8 on the labelled crops REID_CALIBRATION_CROPS names (unquantised without them).
 
@@ -18,7 +19,7 @@ export REID_MODELS_DIR ?= $(SHARED)/models
 export REID_CALIBRATION_CROPS ?= $(SHARED)/data/cuhk03-pair1
 endif
 
-.PHONY: install models serve test lint
+.PHONY: install models serve test test-fast lint
 
 install: $(STAMP)
 
@@ -36,5 +37,8 @@ serve: models
 test: install
 	$(BIN)/python -m pytest
 
+test-fast: install
+	$(BIN)/python -m pytest tests/unit
+
 lint: install
-	$(BIN)/ruff check --output-format concise . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check --output-format concise . && $(BIN)/ruff format --check . && $(BIN)/mypy

@@ -16,10 +16,10 @@ import numpy as np
 from pydantic import Field
 
 from reid.config import get_settings
+from reid.private import serve_entry_behind
 from reid.schemas import CompareResponse
 from reid.serving.guard import optional_unit_interval
 from reid.serving.memory import tune_malloc
-from reid.private import serve_entry_behind
 
 settings = get_settings()
 tune_malloc()
@@ -36,6 +36,8 @@ Threshold = Annotated[
     traffic={"timeout": 30, "max_concurrency": 64},
 )
 class PersonDetector:
+    """Finds persons: ``detect(images)``, batched across requests."""
+
     # Declared so that `bentoml build` packages the model with the service.
     model = bentoml.models.BentoModel(settings.detector_model)
 
@@ -61,6 +63,8 @@ class PersonDetector:
     traffic={"timeout": 30, "max_concurrency": 64},
 )
 class PersonEmbedder:
+    """Embeds person crops: ``embed(crops)``, batched across requests."""
+
     model = bentoml.models.BentoModel(settings.embedder_model)
 
     def __init__(self) -> None:
@@ -84,6 +88,8 @@ class PersonEmbedder:
     traffic={"timeout": 60, "max_concurrency": 32},
 )
 class ReID:
+    """The entry: ``POST /compare`` and ``/compare/visualize``, composing the two model services."""
+
     detector = bentoml.depends(PersonDetector)
     embedder = bentoml.depends(PersonEmbedder)
 
@@ -145,7 +151,7 @@ class ReID:
 
         async def as_picture(images: list[np.ndarray], answer: CompareResponse) -> Response:
             # Drawn under the request's timeout; the picture's size is bounded whatever the images.
-            picture = await asyncio.to_thread(lambda: encode_jpeg(render(*images, answer)))
+            picture = await asyncio.to_thread(lambda: encode_jpeg(render(images[0], images[1], answer)))
             return Response(picture, media_type="image/jpeg")
 
         return await self.handler.respond({"image1": image1, "image2": image2}, threshold, as_picture)
@@ -156,9 +162,9 @@ def entry_app(app, service):
     traffic configuration of the service (a contradiction stops the start)."""
     from reid.config import check_against_traffic
     from reid.core.images import read_upload_header
+    from reid.private import limit_header_time
     from reid.serving.entry import count_rejection
     from reid.serving.guard import RequestGuard, UploadForm, UploadLimits, known_route
-    from reid.private import limit_header_time
 
     check_against_traffic(settings, service.config.get("traffic") or {})
     limit_header_time(settings.header_timeout_s)

@@ -16,6 +16,8 @@ MiB = 1024 * 1024
 
 
 class Settings(BaseSettings):
+    """The service's settings, each from its ``REID_*`` environment variable (see the README's table)."""
+
     model_config = SettingsConfigDict(env_prefix="REID_", frozen=True, extra="ignore")
 
     # Models, referred to by BentoML model-store tag.
@@ -152,6 +154,7 @@ def check_against_traffic(settings: Settings, traffic: dict) -> None:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """The settings of this process, read once."""
     return Settings()
 
 

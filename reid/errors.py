@@ -16,9 +16,11 @@ class RequestError(Exception):
         self.field = field
 
     def to_json(self) -> dict[str, str | None]:
+        """The refusal's body: ``{"error", "field"}``."""
         return {"error": str(self), "field": self.field}
 
     def headers(self) -> dict[str, str]:
+        """Headers the refusal is answered with (none by default)."""
         return {}
 
 
@@ -62,6 +64,7 @@ class Unauthorized(RequestError):
     status = HTTPStatus.UNAUTHORIZED
 
     def headers(self) -> dict[str, str]:
+        """``WWW-Authenticate: Bearer``."""
         return {"WWW-Authenticate": "Bearer"}
 
 
@@ -74,6 +77,7 @@ class Unavailable(RequestError):
     retry_after_seconds = 1
 
     def headers(self) -> dict[str, str]:
+        """``Retry-After``: when to try again."""
         return {"Retry-After": str(self.retry_after_seconds)}
 
 
@@ -102,6 +106,7 @@ class MethodNotAllowed(RequestError):
         self.allow = allow
 
     def headers(self) -> dict[str, str]:
+        """``Allow``: the methods the path takes."""
         return {"Allow": self.allow}
 
 
@@ -112,5 +117,6 @@ class UploadTooSlow(RequestError):
     status = HTTPStatus.REQUEST_TIMEOUT
 
     def headers(self) -> dict[str, str]:
+        """``Connection: close``."""
         # The client may still be sending: the connection cannot carry another request.
         return {"Connection": "close"}

@@ -21,7 +21,7 @@ from typing import Any
 BENTOML_WORKER_MODULE = "_bentoml_impl.worker.service"
 
 
-def request_id() -> str | None:
+def request_id() -> int | None:
     """The id BentoML gives the request being served (None outside a request)."""
     from bentoml._internal.context import trace_context
 
@@ -77,7 +77,7 @@ def _header_deadline_protocol():
         seconds = 10.0
         _deadline: asyncio.TimerHandle | None = None
 
-        def connection_made(self, transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport) -> None:
             super().connection_made(transport)
             self._arm()
 

@@ -21,6 +21,8 @@ Box = Annotated[
 
 
 class Match(BaseModel):
+    """A person of image1 and a person of image2 found to be the same."""
+
     image1_index: int = Field(ge=0, description="Index of the person in image1.")
     image2_index: int = Field(ge=0, description="Index of the person in image2.")
     similarity: float = Field(description="Cosine similarity of the two persons' embeddings.")
@@ -29,6 +31,8 @@ class Match(BaseModel):
 
 
 class Person(BaseModel):
+    """One person found in an image."""
+
     index: int = Field(ge=0)
     bbox: Box
     confidence: float = Field(ge=0.0, le=1.0, description="Detector confidence.")
@@ -43,16 +47,22 @@ class Person(BaseModel):
 
 
 class ImageSize(BaseModel):
+    """An uploaded image's size in pixels, EXIF orientation applied."""
+
     width: int
     height: int
 
 
 class ModelTags(BaseModel):
+    """The stored models that answered, by BentoML model-store tag."""
+
     detector: str
     embedder: str
 
 
 class CompareResponse(BaseModel):
+    """The answer of ``POST /compare``."""
+
     image1_person_count: int = Field(ge=0)
     image2_person_count: int = Field(ge=0)
     matches: list[Match] = Field(description="One-to-one matches, in image1 index order.")
@@ -78,5 +88,7 @@ class CompareResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    """The body of every refused request."""
+
     error: str = Field(description="What was wrong, naming the field at fault.")
     field: str | None = Field(None, description="The form field at fault, if one is.")

@@ -14,6 +14,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from reid.errors import RequestError
 from reid.schemas import CompareResponse
@@ -36,6 +37,7 @@ def describe(answer: CompareResponse) -> str:
 
 
 def compare(args: argparse.Namespace) -> int:
+    """The ``compare`` command: against a server (``--url``) or in this process."""
     from reid.config import get_settings
     from reid.core.images import decode_upload
 
@@ -57,18 +59,19 @@ def compare(args: argparse.Namespace) -> int:
         from reid.models.loading import LocalReID
 
         images = decoded()
-        answer = asyncio.run(LocalReID(settings).compare(*images, threshold=args.threshold))
+        answer = asyncio.run(LocalReID(settings).compare(images[0], images[1], threshold=args.threshold))
     print(answer.model_dump_json(indent=2) if args.json else describe(answer))
     if args.out:
         from reid.core.visualize import encode_jpeg, render
 
         images = decoded() if images is None else images
-        args.out.write_bytes(encode_jpeg(render(*images, answer)))
+        args.out.write_bytes(encode_jpeg(render(images[0], images[1], answer)))
         print(f"picture written to {args.out}", file=sys.stderr)
     return 0
 
 
 def list_models(_: argparse.Namespace) -> int:
+    """The ``models list`` command: every stored detector and embedder, newest first."""
     import bentoml
     from bentoml.exceptions import NotFound
 
@@ -82,14 +85,16 @@ def list_models(_: argparse.Namespace) -> int:
         if not versions:
             print(f"{name}: not imported (reid models import)")
         for model in sorted(versions, key=lambda m: m.info.creation_time, reverse=True):
-            spec = model.info.metadata.get("spec", {})
+            metadata: dict[str, Any] = dict(model.info.metadata)
+            spec = metadata.get("spec", {})
             keys = ("architecture", "backend", "confidence", "threshold", "quantized")
             details = ", ".join(f"{k} {spec[k]}" for k in keys if k in spec)
-            print(f"{model.tag}  {details}  ({model.info.metadata.get('source', '')})")
+            print(f"{model.tag}  {details}  ({metadata.get('source', '')})")
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
+    """The ``reid`` command's arguments."""
     from reid.models.importer import add_arguments, run
 
     top = argparse.ArgumentParser(
@@ -117,6 +122,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``reid`` command; errors are one line on stderr and exit status 1."""
     from reid.clients.client import ReIDError
 
     args = parser().parse_args(argv)

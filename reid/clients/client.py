@@ -64,6 +64,7 @@ class ReIDClient:
             raise _typed_error(error) from error
 
     def compare(self, image1: str | Path, image2: str | Path, threshold: float | None = None) -> CompareResponse:
+        """Which persons of ``image1`` appear in ``image2`` (files); ClientError or ServerError if refused."""
         try:
             answer = self._client.compare(**_arguments(image1, image2, threshold))
         except BentoMLException as error:
@@ -71,6 +72,7 @@ class ReIDClient:
         return CompareResponse.model_validate(answer)
 
     def close(self) -> None:
+        """Close the connections."""
         self._client.close()
 
     def __enter__(self) -> ReIDClient:
@@ -88,6 +90,7 @@ class AsyncReIDClient:
         self._client = bentoml.AsyncHTTPClient(url, token=api_key, timeout=timeout)
 
     async def compare(self, image1: str | Path, image2: str | Path, threshold: float | None = None) -> CompareResponse:
+        """Which persons of ``image1`` appear in ``image2`` (files); ClientError or ServerError if refused."""
         try:
             answer = await self._client.compare(**_arguments(image1, image2, threshold))
         except BentoMLException as error:
@@ -95,6 +98,7 @@ class AsyncReIDClient:
         return CompareResponse.model_validate(answer)
 
     async def close(self) -> None:
+        """Close the connections."""
         await self._client.close()
 
     async def __aenter__(self) -> AsyncReIDClient:

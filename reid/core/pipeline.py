@@ -148,6 +148,7 @@ class ReIDPipeline:
     async def analyse(self, image1: np.ndarray, image2: np.ndarray) -> PairAnalysis:
         """Everything about two images' persons that a compare answer needs."""
         first, second = await self.persons([image1, image2])
+        assert first.embeddings is not None and second.embeddings is not None
         similarity = np.full((len(first.boxes), len(second.boxes)), -1.0, dtype=np.float32)
         similarity[np.ix_(first.matchable, second.matchable)] = cosine_similarity(first.embeddings, second.embeddings)
         sizes = [(image.shape[1], image.shape[0]) for image in (image1, image2)]

@@ -24,7 +24,8 @@ MIN_PANEL_SIDE = 2
 def pair_colours(count: int) -> list[tuple[int, int, int]]:
     """``count`` well-separated saturated RGB colours (golden-angle hues)."""
     hues = [(i * 0.618033988749895) % 1.0 for i in range(count)]
-    return [tuple(int(255 * c) for c in colorsys.hsv_to_rgb(h, 0.85, 1.0)) for h in hues]
+    rgb = [colorsys.hsv_to_rgb(h, 0.85, 1.0) for h in hues]
+    return [(int(255 * r), int(255 * g), int(255 * b)) for r, g, b in rgb]
 
 
 def panel_scale(image: np.ndarray, height: int, field: str) -> float:

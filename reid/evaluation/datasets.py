@@ -22,17 +22,21 @@ class GroundTruth:
     ignored: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # (K, 4) person-like regions not scored
 
     def visible(self, min_visibility: float) -> GroundTruth:
+        """The persons at least ``min_visibility`` visible (0..1)."""
         keep = self.visibility >= min_visibility
         return GroundTruth(self.ids[keep], self.boxes[keep], self.visibility[keep], self.ignored)
 
 
 @dataclass(frozen=True)
 class MotSequence:
+    """One labelled sequence: its frames and their ground truth."""
+
     name: str
     frames: dict[int, Path]  # frame number -> image file
     truth: dict[int, GroundTruth]
 
     def frame_numbers(self) -> list[int]:
+        """The frame numbers, in order."""
         return sorted(self.frames)
 
 
@@ -66,6 +70,8 @@ def mot_sequences(root: Path) -> list[MotSequence]:
 
 @dataclass(frozen=True)
 class LabelledCrop:
+    """A person crop with its identity and camera."""
+
     path: Path
     identity: str
     camera: str
@@ -73,6 +79,8 @@ class LabelledCrop:
 
 @dataclass(frozen=True)
 class CropSet:
+    """Query and gallery crops of one labelled crop data set."""
+
     name: str
     query: list[LabelledCrop]
     gallery: list[LabelledCrop]

@@ -57,10 +57,12 @@ class PairScore:
 
     @property
     def precision(self) -> float:
+        """Share of scored matches that are right (1 when there are none)."""
         return self.correct / self.matches if self.matches else 1.0
 
     @property
     def recall(self) -> float:
+        """Share of persons present in both frames matched right (1 when there are none)."""
         return self.found / self.present if self.present else 1.0
 
 
@@ -193,7 +195,7 @@ def compare_episodes(
         cam: {person: np.flatnonzero((ids == person) & (cams == cam)) for person in np.unique(ids[cams == cam])}
         for cam in cameras
     }
-    episodes = []
+    episodes: list[Episode] = []
     while len(episodes) < count:
         cam1, cam2 = rng.choice(cameras, 2, replace=False)
         both = sorted(set(by_camera[cam1]) & set(by_camera[cam2]))
@@ -225,8 +227,8 @@ def episode_curves(
         same = ids[episode.first][:, None] == ids[episode.second][None, :]
         for k, threshold in enumerate(thresholds):
             pairs = match(block, float(threshold))
-            right = int(same[pairs.rows, pairs.cols].sum())
-            counts[k] += (right, len(pairs.rows) - right, int(same.sum()))
+            hits = int(same[pairs.rows, pairs.cols].sum())
+            counts[k] += (hits, len(pairs.rows) - hits, int(same.sum()))
     right, wrong, present = counts.T
     return curves(right, right + wrong, present)
 

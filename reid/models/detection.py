@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +29,8 @@ PAD_VALUE = 114
 
 
 class Detector(Protocol):
+    """What every detector backend offers."""
+
     spec: DetectorSpec
 
     def detect(self, images: list[np.ndarray]) -> list[np.ndarray]:
@@ -59,7 +62,10 @@ def load_ultralytics():
 
 def open_detector(folder: Path, spec: DetectorSpec, options: DetectorOptions) -> Detector:
     """The detector a stored spec describes, ready to run."""
-    backends = {"ultralytics": UltralyticsDetector, "openvino": OpenVinoDetector}
+    backends: dict[str, Callable[[Path, DetectorSpec, DetectorOptions], Detector]] = {
+        "ultralytics": UltralyticsDetector,
+        "openvino": OpenVinoDetector,
+    }
     if spec.backend not in backends:
         raise ValueError(f"no detector backend {spec.backend!r}; known: {', '.join(backends)}")
     return backends[spec.backend](Path(folder) / spec.weights, spec, options)
@@ -86,6 +92,7 @@ class UltralyticsDetector:
         self.min_box_side = options.min_box_side
 
     def detect(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """See :meth:`Detector.detect`."""
         # ultralytics takes arrays as BGR, the OpenCV convention.
         bgr = [np.ascontiguousarray(image[:, :, ::-1]) for image in images]
         if self.batched:
@@ -126,6 +133,7 @@ class OpenVinoDetector:
         self.lock = threading.Lock()  # one call at a time owns the requests
 
     def detect(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """See :meth:`Detector.detect`."""
         found: list[np.ndarray] = []
         with self.lock:
             for start in range(0, len(images), len(self.requests)):

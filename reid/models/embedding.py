@@ -79,6 +79,7 @@ class Embedder:
         self.network = _BACKENDS[spec.backend](Path(folder) / spec.weights, spec, options.threads, device)
 
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        """``(N, D)`` float32 unit embeddings of ``(h, w, 3)`` uint8 RGB person crops of any sizes."""
         if not crops:
             return np.zeros((0, self.spec.embedding_dim), dtype=np.float32)
         parts = []
@@ -152,7 +153,7 @@ def _openvino(weights: Path, spec: EmbedderSpec, threads: int, device: str) -> N
     model.reshape({model.inputs[0]: openvino.PartialShape([-1, 3, spec.preprocess.height, spec.preprocess.width])})
     # Explicit: on CPUs with bf16 units OpenVINO would otherwise pick bf16 for every model, which
     # moves OSNet x0_25's embeddings by up to 1e-1 (measured) but Intel's FP16 models by under 1e-3.
-    config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": spec.precision}
+    config: dict[str, object] = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": spec.precision}
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
     compiled = core.compile_model(model, "CPU", config)

@@ -22,6 +22,7 @@ from reid.models.export import export_torchreid
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The import command's arguments (``reid models import``)."""
     settings = get_settings()
     parser.add_argument(
         "--from",
@@ -84,6 +85,7 @@ def fetch(name: str, args: argparse.Namespace) -> tuple[Path, str]:
 
 
 def import_detector(args: argparse.Namespace):
+    """Store the detector the arguments name; the stored model."""
     weights, origin = fetch(args.detector, args)
     spec = sources.detector_spec(weights, confidence=args.confidence)
     model = store.import_detector(weights, spec, source=origin, name=args.detector_name)
@@ -92,6 +94,7 @@ def import_detector(args: argparse.Namespace):
 
 
 def import_embedder(args: argparse.Namespace):
+    """Store the embedder the arguments name, exported and quantised as asked; the stored model."""
     weights, origin = fetch(args.embedder, args)
     spec = sources.embedder_spec(weights, architecture=args.architecture, threshold=args.threshold)
     with tempfile.TemporaryDirectory() as scratch:
@@ -107,6 +110,7 @@ def import_embedder(args: argparse.Namespace):
 
 
 def quantize(weights: Path, spec, origin: str, args: argparse.Namespace, target: Path):
+    """``(weights, spec, origin)`` of the INT8 embedder, or of the original when no crops are given to check it on."""
     from reid.models.quantize import quantize_embedder
 
     if args.calibration_crops is None or not Path(args.calibration_crops).is_dir():
@@ -126,6 +130,7 @@ def quantize(weights: Path, spec, origin: str, args: argparse.Namespace, target:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Import what the arguments ask for."""
     if args.only != "embedder":
         import_detector(args)
     if args.only != "detector":
@@ -134,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``reid models import`` as a function."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     return run(parser.parse_args(argv))

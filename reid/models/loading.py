@@ -47,6 +47,7 @@ class StoredModels:
         return self.embedder_spec.threshold if settings.threshold is None else settings.threshold
 
     def rules(self, settings: Settings) -> PersonRules:
+        """The person rules of the settings for these models."""
         return PersonRules(
             detector_input=self.detector_spec.input_size,
             tile_zoom=settings.tile_zoom,
@@ -104,10 +105,13 @@ class LocalReID:
         self.pipeline = build_pipeline(settings, models, self.detect, self.embed)
 
     async def detect(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """The detector, as the pipeline calls it."""
         return self.detector.detect(images)
 
     async def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        """The embedder, as the pipeline calls it."""
         return self.embedder.embed(crops)
 
     async def compare(self, image1: np.ndarray, image2: np.ndarray, threshold: float | None = None) -> CompareResponse:
+        """The ``/compare`` answer for two ``(H, W, 3)`` uint8 RGB images."""
         return await self.pipeline.compare(image1, image2, threshold)

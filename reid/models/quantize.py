@@ -41,6 +41,7 @@ class QuantizationCheck:
     quantized_rank1: float
 
     def describe(self) -> str:
+        """The check in one line, for the import's output and the model's metadata."""
         return (
             f"on {self.crops} labelled crops: mean cosine {self.mean_cosine:.4f} with the original's embeddings,"
             f" mAP {self.original_map:.3f} -> {self.quantized_map:.3f}, rank-1 {self.original_rank1:.3f} ->"

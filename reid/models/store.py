@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -92,9 +92,12 @@ def save_model(name: str, payload: list[Path], spec: BaseModel, source: str, lab
                 shutil.copytree(item, folder / item.name)
             else:
                 shutil.copy2(item, folder / item.name)
-        model.info.metadata.update(
-            {"source": source, "spec": spec.model_dump(mode="json", exclude_none=True), "sha256": sha256_files(folder)}
-        )
+        metadata: dict[str, Any] = {
+            "source": source,
+            "spec": spec.model_dump(mode="json", exclude_none=True),
+            "sha256": sha256_files(folder),
+        }
+        model.info.metadata.update(metadata)
     return model
 
 

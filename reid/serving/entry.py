@@ -140,6 +140,7 @@ class CompareHandler:
             job.add_done_callback(done)
 
     def refuse(self, error: RequestError) -> JSONResponse:
+        """The refusal's response, counted and logged."""
         count_rejection(error)
         return JSONResponse(error.to_json(), status_code=error.status, headers=error.headers())
 

@@ -73,11 +73,14 @@ class UploadForm:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """Every field the form takes."""
         return self.file_fields + tuple(self.text_fields)
 
 
 @dataclass(frozen=True)
 class UploadLimits:
+    """How much a body may be, and how fast it must come."""
+
     max_bytes: int  # a whole body
     timeout_s: float  # a whole body must arrive within this
     min_rate: float  # bytes per second, after UPLOAD_GRACE_S
@@ -85,6 +88,8 @@ class UploadLimits:
 
 
 class RequestGuard:
+    """The outermost ASGI layer of the entry service (see the module's text)."""
+
     def __init__(
         self,
         app: App,
@@ -107,6 +112,7 @@ class RequestGuard:
         self.bodies = ByteBudget(limits.memory)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route one ASGI connection: refuse it, pass it through, or check an upload first."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -266,12 +272,15 @@ def optional_unit_interval(text: str) -> float | None:
 
 @dataclass
 class FormPart:
+    """One part of a multipart body as the guard saw it."""
+
     name: str
     filename: bytes | None
     data: bytearray = field(default_factory=bytearray)  # a file's bytes; a text value's, up to MAX_TEXT_BYTES + 1
 
     @property
     def is_file(self) -> bool:
+        """Whether the part came with a file name."""
         return self.filename is not None
 
 

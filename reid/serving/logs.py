@@ -14,6 +14,7 @@ class RequestIdFilter(logging.Filter):
     """Adds the id BentoML gives the request being served (absent outside a request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Add ``request_id`` to the record (None outside a request)."""
         from reid.private import request_id
 
         record.request_id = request_id()

@@ -39,6 +39,7 @@ class MemoryReleaser:
         self.last = 0.0
 
     def __call__(self) -> None:
+        """Collect and trim, unless that was done less than ``interval`` seconds ago."""
         now = time.monotonic()
         if now - self.last < self.interval:
             return
@@ -85,6 +86,7 @@ class ByteBudget:
         return True
 
     def release(self, amount: int) -> None:
+        """Give ``amount`` bytes back and let waiting reservations in, first come first served."""
         self.free += amount
         self._grant()
 

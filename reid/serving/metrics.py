@@ -59,4 +59,5 @@ def timed(call, name: str):
 
 
 def reject(reason: str) -> None:
+    """Count a refused request under its reason."""
     REJECTED.labels(reason=reason).inc()

@@ -26,6 +26,7 @@ SERVICES = ("ReID", "PersonDetector", "PersonEmbedder")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Bind the port and become BentoML's worker for the one service named."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("service", choices=SERVICES)
     parser.add_argument("--bento", default=".", help="the Bento or project folder (default: the current one)")

@@ -14,7 +14,7 @@ from tools.shared import first_and_last, sequence
 
 
 @pytest.fixture(scope="module")
-def frames():
+def frames(shared):
     seq = sequence("MOT17-09-FRCNN")
     first, last = first_and_last(seq)
     return seq.frames[first], seq.frames[last]

@@ -125,5 +125,23 @@ def test_concurrent_requests_are_batched(server, mot_pair):
         assert calls < 16, f"{method}: 16 requests in {calls} calls"
 
 
-def test_server_keeps_serving_after_bad_input(server):
+def test_server_keeps_serving_after_bad_input(server, mot_pair):
+    path1, path2, _, _ = mot_pair
+    bad = [
+        {"files": {"image1": ("a.jpg", b"\xff\xd8\xff" + bytes(100), "image/jpeg"), "image2": ("b.jpg", b"x")}},
+        {"content": b"--x\r\n", "headers": {"content-type": "multipart/form-data; boundary=x"}},
+        {"json": {"image1": "http://169.254.169.254/"}},
+    ]
+    for request in bad:
+        assert httpx.post(f"{server.url}/compare", timeout=60, **request).status_code in (400, 415)
+    assert post(server, jpeg_files(path1, path2)).status_code == 200
     assert httpx.get(f"{server.url}/readyz", timeout=30).status_code == 200
+
+
+def test_the_guard_is_outside_bentomls_middleware(model_store):
+    import service
+    from reid.serving.guard import RequestGuard
+
+    app = service.ReID.to_asgi(is_main=True)
+    assert isinstance(app, RequestGuard), "serve_entry_behind no longer wraps the entry's app"
+    assert not isinstance(service.PersonDetector.to_asgi(is_main=False), RequestGuard)

@@ -108,16 +108,26 @@ def test_bad_input_is_refused_with_the_right_error(data, error):
     assert str(raised.value).startswith("image1: ")
 
 
-def test_corrupt_jpeg_body_is_refused():
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (lambda data: data[:600] + b"\x00" * 1400 + data[2000:], "between segments"),  # tables and scan overwritten
+        (lambda data: data.replace(b"\xff\xc0", b"\xff\xc0\x00\x00\x00\x00\x00\x00", 1), "corrupt"),  # frame header
+    ],
+    ids=["zeroed-middle", "broken-frame-header"],
+)
+def test_corrupt_jpeg_is_refused(damage, words):
+    data = damage(encode(Image.fromarray(gradient(256, 256)), "JPEG"))
+    with pytest.raises(BadImage, match=words):
+        decode(data)
+
+
+def test_damage_inside_the_scan_is_concealed_at_the_right_size():
+    # libjpeg conceals damage in entropy-coded data; the image keeps its size.
     data = bytearray(encode(Image.fromarray(gradient(256, 256)), "JPEG"))
-    data[600:2000] = b"\x00" * 1400
-    data[-200:-2] = b"\xff" * 198
-    try:
-        decoded = decode(bytes(data))
-    except BadImage:
-        return
-    # libjpeg may conceal damage in the entropy-coded data; then the size must still be right.
-    assert decoded.shape == (256, 256, 3)
+    scan = data.rindex(b"\xff\xda") + 20
+    data[scan : scan + 200] = bytes(200)
+    assert decode(bytes(data)).shape == (256, 256, 3)
 
 
 def test_pixel_bomb_is_refused_before_decoding():

@@ -21,15 +21,6 @@ def test_bentoml_builds_a_services_app_with_to_asgi():
     assert callable(getattr(bentoml.Service, "to_asgi", None)), "bentoml.Service.to_asgi is gone (serve_entry_behind)"
 
 
-def test_the_guard_is_outside_bentomls_middleware(model_store):
-    import service
-    from reid.serving.guard import RequestGuard
-
-    app = service.ReID.to_asgi(is_main=True)
-    assert isinstance(app, RequestGuard), "serve_entry_behind no longer wraps the entry's app"
-    assert not isinstance(service.PersonDetector.to_asgi(is_main=False), RequestGuard)
-
-
 def test_bentomls_worker_module_still_exists():
     assert importlib.util.find_spec(private.BENTOML_WORKER_MODULE), (
         f"{private.BENTOML_WORKER_MODULE} is gone (podserve)"
