@@ -36,9 +36,10 @@ def test_bento_holds_the_services_both_models_and_pinned_packages(bento):
     assert services["ReID"]["dependencies"] == [{"service": "PersonDetector"}, {"service": "PersonEmbedder"}]
     assert services["PersonDetector"]["models"][0]["tag"].startswith("person-detector:")
     assert services["PersonEmbedder"]["models"][0]["tag"].startswith("person-embedder:")
-    for source in ("service.py", "reid/pipeline.py", "reid/calibration.json"):
+    for source in ("service.py", "reid/core/pipeline.py", "reid/models/calibration.json"):
         assert (bento / "src" / source).is_file(), source
-    assert not (bento / "src" / "tests").exists()
+    for unshipped in ("tests", "tools", "scripts"):
+        assert not (bento / "src" / unshipped).exists(), unshipped
     requirements = next((bento / "env" / "python").glob("requirements.*")).read_text()
     for pin in ("bentoml==1.4.40", "torch==2.14.1", "openvino==", "ultralytics-opencv-headless=="):
         assert pin in requirements, pin
