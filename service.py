@@ -1,5 +1,6 @@
 """BentoML services: PersonDetector and PersonEmbedder (each scaled on its own, with adaptive
-batching) behind the ReID entry service that answers ``POST /compare``.
+batching) behind the ReID entry service that answers ``POST /compare``, ``POST /group`` and the
+gallery's routes (``/gallery/...``).
 
 Only wiring lives here; the computing is in the ``reid`` package.
 """
@@ -9,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import gc
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import bentoml
 import numpy as np
 from pydantic import Field
+from starlette.responses import Response
 
 from reid.config import get_settings
 from reid.private import serve_entry_behind
-from reid.schemas import CompareResponse
+from reid.schemas import CompareResponse, GalleryEntry, GroupResponse, SearchResponse
 from reid.serving.guard import optional_unit_interval
 from reid.serving.memory import tune_malloc
 
@@ -28,6 +30,12 @@ Threshold = Annotated[
     float | None,
     Field(ge=0.0, le=1.0, description="Similarity a match needs; default: the embedder's calibrated value."),
 ]
+Image = Annotated[Path, Field(description="JPEG or PNG image.")]
+Images = Annotated[
+    list[Path],
+    Field(description=f"2 to REID_MAX_GROUP_IMAGES ({settings.max_group_images}) JPEG or PNG images, in order."),
+]
+JPEG = Annotated[Path, bentoml.validators.ContentType("image/jpeg")]
 
 
 @bentoml.service(
@@ -88,14 +96,17 @@ class PersonEmbedder:
     traffic={"timeout": 60, "max_concurrency": 32},
 )
 class ReID:
-    """The entry: ``POST /compare`` and ``/compare/visualize``, composing the two model services."""
+    """The entry: ``POST /compare``, ``/group``, their pictures and the gallery, composing the two
+    model services."""
 
     detector = bentoml.depends(PersonDetector)
     embedder = bentoml.depends(PersonEmbedder)
 
     def __init__(self) -> None:
+        from reid.gallery.store import Gallery
         from reid.models.loading import StoredModels, build_pipeline
-        from reid.serving.entry import CompareHandler
+        from reid.serving.entry import UploadHandler
+        from reid.serving.gallery import GalleryHandler
         from reid.serving.metrics import timed
         from reid.serving.remote import guarded
 
@@ -104,7 +115,10 @@ class ReID:
         embed = timed(guarded(lambda crops: self.embedder.to_async.embed(crops), "embedder"), "embed")
         models = StoredModels.open(settings, detector=False, embedder=False)
         self.pipeline = build_pipeline(settings, models, detect, embed)
-        self.handler = CompareHandler(settings, self.pipeline)
+        self.handler = UploadHandler(settings, self.pipeline)
+        # Opened here, so that a missing or corrupt store stops the start with its name.
+        self.gallery = Gallery(settings.gallery_uri, models.tags.embedder)
+        self.gallery_handler = GalleryHandler(settings, self.pipeline, self.gallery)
         self.warm = asyncio.Event()
         self.warming = asyncio.Lock()
 
@@ -123,38 +137,78 @@ class ReID:
         return True
 
     @bentoml.api(route="/compare")
-    async def compare(
-        self,
-        image1: Annotated[Path, Field(description="JPEG or PNG image.")],
-        image2: Annotated[Path, Field(description="JPEG or PNG image.")],
-        threshold: Threshold = None,
-    ) -> CompareResponse:
+    async def compare(self, image1: Image, image2: Image, threshold: Threshold = None) -> CompareResponse:
         """Find the persons in both images and say which of them are the same people."""
-
-        async def as_json(images: list[np.ndarray], answer: CompareResponse) -> CompareResponse:
-            return answer
-
-        return await self.handler.respond({"image1": image1, "image2": image2}, threshold, as_json)
+        uploads = [("image1", image1), ("image2", image2)]
+        return await self.handler.respond(uploads, lambda images: self.handler.compare(images, threshold))
 
     @bentoml.api(route="/compare/visualize")
-    async def visualize(
-        self,
-        image1: Annotated[Path, Field(description="JPEG or PNG image.")],
-        image2: Annotated[Path, Field(description="JPEG or PNG image.")],
-        threshold: Threshold = None,
-    ) -> Annotated[Path, bentoml.validators.ContentType("image/jpeg")]:
+    async def visualize(self, image1: Image, image2: Image, threshold: Threshold = None) -> JPEG:
         """The same comparison as a JPEG: both images side by side, each matched pair in its own
         colour joined by a line with its similarity, unmatched persons in grey."""
-        from starlette.responses import Response
+        from reid.core.visualize import render
 
-        from reid.core.visualize import encode_jpeg, render
+        async def picture(images: list[np.ndarray]):
+            answer = await self.handler.compare(images, threshold)
+            return await self.handler.picture(lambda: render(images[0], images[1], answer))
 
-        async def as_picture(images: list[np.ndarray], answer: CompareResponse) -> Response:
-            # Drawn under the request's timeout; the picture's size is bounded whatever the images.
-            picture = await asyncio.to_thread(lambda: encode_jpeg(render(images[0], images[1], answer)))
-            return Response(picture, media_type="image/jpeg")
+        return await self.handler.respond([("image1", image1), ("image2", image2)], picture)
 
-        return await self.handler.respond({"image1": image1, "image2": image2}, threshold, as_picture)
+    @bentoml.api(route="/group")
+    async def group(self, images: Images, threshold: Threshold = None) -> GroupResponse:
+        """Find the persons in every image and group them into identities: persons of different
+        images found to be one person, never two of the same image."""
+        uploads = [("images", path) for path in images]
+        return await self.handler.respond(uploads, lambda decoded: self.handler.group(decoded, threshold))
+
+    @bentoml.api(route="/group/visualize")
+    async def group_visualize(self, images: Images, threshold: Threshold = None) -> JPEG:
+        """The same grouping as a JPEG: the images in a grid, each identity in its own colour
+        with its number on each of its boxes, persons not matchable in grey."""
+        from reid.core.visualize import render_group
+
+        async def picture(decoded: list[np.ndarray]):
+            answer = await self.handler.group(decoded, threshold)
+            return await self.handler.picture(lambda: render_group(decoded, answer))
+
+        return await self.handler.respond([("images", path) for path in images], picture)
+
+    @bentoml.api(route="/gallery/persons")
+    async def enrol(
+        self,
+        image: Image,
+        ctx: bentoml.Context,
+        bbox: Annotated[Any, Field(description="x1,y1,x2,y2 in pixels: the person to enrol.")] = None,
+        label: Annotated[Any, Field(description="Text, at most 200 characters.")] = None,
+        metadata: Annotated[Any, Field(description="A JSON object, at most 4 kB.")] = None,
+    ) -> GalleryEntry:
+        """Store a person in the gallery: the one in ``bbox``, or the image's only matchable
+        person; with an optional label and a JSON object of metadata."""
+        from reid.serving.guard import TEXT_FIELDS
+
+        # The fields as sent (checked by the guard), not as BentoML decoded them.
+        texts = ctx.request.scope.get(TEXT_FIELDS, {})
+        fields = [texts.get(name) for name in ("bbox", "label", "metadata")]
+        answer = await self.handler.respond(
+            [("image", image)], lambda images: self.gallery_handler.enrol(images[0], *fields)
+        )
+        if isinstance(answer, Response):
+            # A refusal: an API that takes a context answers with the context's status and headers.
+            ctx.response.status_code = answer.status_code
+            ctx.response.metadata.update({k: v for k, v in answer.headers.items() if not k.startswith("content-")})
+        return answer
+
+    @bentoml.api(route="/gallery/search")
+    async def search(
+        self,
+        image: Image,
+        top_k: Annotated[int | None, Field(ge=1, le=100, description="Matches per person (default 5).")] = None,
+        threshold: Threshold = None,
+    ) -> SearchResponse:
+        """Every person of the image with its most similar gallery persons at or above the threshold."""
+        return await self.handler.respond(
+            [("image", image)], lambda images: self.gallery_handler.search(images[0], top_k, threshold)
+        )
 
 
 def entry_app(app, service):
@@ -164,19 +218,32 @@ def entry_app(app, service):
     from reid.core.images import read_upload_header
     from reid.private import limit_header_time
     from reid.serving.entry import count_rejection
+    from reid.serving.gallery import gallery_routes, parse_bbox, parse_label, parse_metadata, parse_top_k
     from reid.serving.guard import RequestGuard, UploadForm, UploadLimits, known_route
 
     check_against_traffic(settings, service.config.get("traffic") or {})
     limit_header_time(settings.header_timeout_s)
-    form = UploadForm(
-        file_fields=("image1", "image2"),
-        text_fields={"threshold": optional_unit_interval},
-        # Format, caps and decode work refused before BentoML parses the body again.
-        check_file=lambda field, data: read_upload_header(data, field, settings),
+
+    # Format, caps and decode work refused before BentoML parses the body again.
+    def check_file(field: str, data: bytes) -> None:
+        read_upload_header(data, field, settings)
+
+    pair = UploadForm(("image1", "image2"), {"threshold": optional_unit_interval}, check_file)
+    group = UploadForm(
+        ("images",),
+        {"threshold": optional_unit_interval},
+        check_file,
+        repeated={"images": (2, settings.max_group_images)},
+        max_bytes=settings.max_group_bytes,
     )
+    enrol = UploadForm(("image",), {"bbox": parse_bbox, "label": parse_label, "metadata": parse_metadata}, check_file)
+    search = UploadForm(("image",), {"top_k": parse_top_k, "threshold": optional_unit_interval}, check_file)
+    forms = {"/compare": pair, "/compare/visualize": pair, "/group": group, "/group/visualize": group}
     return RequestGuard(
         app,
-        forms={"/compare": form, "/compare/visualize": form},
+        forms={**forms, "/gallery/persons": enrol, "/gallery/search": search},
+        # The gallery's reads and deletes, over the gallery the running service opened.
+        routes=gallery_routes(lambda: bentoml.get_current_service().gallery),
         limits=UploadLimits(
             max_bytes=settings.max_request_bytes,
             timeout_s=settings.upload_timeout_s,

@@ -88,7 +88,9 @@ class Settings(BaseSettings):
 
     # Access and load.
     api_key: SecretStr | None = Field(
-        None, description="When set, /compare needs it as 'Authorization: Bearer <key>' or 'X-API-Key'."
+        None,
+        description="When set, every API route (/compare, /group, /gallery...) needs it as"
+        " 'Authorization: Bearer <key>' or 'X-API-Key'.",
     )
     max_in_flight: int = Field(
         16, ge=1, description="Requests the entry service works on at once; more get 503 with Retry-After."
@@ -110,10 +112,26 @@ class Settings(BaseSettings):
         description="Most persons per image sent to the embedder (the most confident); the rest are not matched.",
     )
 
+    # The gallery.
+    gallery_uri: str = Field(
+        "reid-gallery.sqlite3",
+        description="Where the gallery of people lives: a SQLite file path (created when missing, its folder must"
+        " exist), or a postgresql+psycopg://user:password@host/db URL that several replicas share.",
+    )
+    gallery_keep_crops: bool = Field(
+        False, description="Keep each enrolled person's crop (JPEG) in the gallery, so that it can be re-embedded."
+    )
+
     # Input limits.
     max_image_bytes: int = Field(20 * MiB, ge=1, description="Largest accepted upload per image.")
     max_image_pixels: int = Field(
         40_000_000, ge=1, description="Largest accepted width x height per image (decompression bombs)."
+    )
+    max_group_images: int = Field(16, ge=2, description="Most images one /group request takes.")
+    max_group_bytes: int = Field(
+        64 * MiB,
+        ge=1,
+        description="Largest /group request body, all its images together (each under the per-image caps).",
     )
     upload_memory_bytes: int = Field(
         256 * MiB, ge=1, description="Request bodies held at once, all requests together (each twice); beyond, 503."
@@ -128,16 +146,17 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         """Refuse settings that contradict each other at start-up, not on the first big request."""
-        if self.upload_memory_bytes < 2 * self.max_request_bytes:
+        largest = max(self.max_request_bytes, self.max_group_bytes)
+        if self.upload_memory_bytes < 2 * largest:
             raise ValueError(
                 f"REID_UPLOAD_MEMORY_BYTES ({self.upload_memory_bytes}) cannot hold one request of the largest size"
-                f" twice ({2 * self.max_request_bytes} bytes, from REID_MAX_IMAGE_BYTES)"
+                f" twice ({2 * largest} bytes, from REID_MAX_IMAGE_BYTES and REID_MAX_GROUP_BYTES)"
             )
         return self
 
     @property
     def max_request_bytes(self) -> int:
-        """Two images plus room for the multipart framing and the threshold field."""
+        """A compare's body: two images plus room for the multipart framing and the threshold field."""
         return 2 * self.max_image_bytes + 64 * 1024
 
 

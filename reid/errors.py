@@ -120,3 +120,15 @@ class UploadTooSlow(RequestError):
         """``Connection: close``."""
         # The client may still be sending: the connection cannot carry another request.
         return {"Connection": "close"}
+
+
+class GalleryModelMismatch(RequestError):
+    """The gallery holds embeddings of another embedder than the service's."""
+
+    reason = "gallery_model"
+    status = HTTPStatus.CONFLICT
+
+
+class GalleryUnavailable(Exception):
+    """The gallery store cannot be opened: missing, corrupt, not a gallery, or unreachable.
+    Raised at start-up; the service does not start over it."""

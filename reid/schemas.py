@@ -1,4 +1,4 @@
-"""The JSON that ``POST /compare`` answers with.
+"""The JSON that ``POST /compare`` and ``POST /group`` answer with.
 
 The first five fields of :class:`CompareResponse` are the service's contract and never change;
 the rest are additions.
@@ -6,6 +6,7 @@ the rest are additions.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
@@ -85,6 +86,104 @@ class CompareResponse(BaseModel):
     threshold: float = Field(description="Similarity threshold used: matches have at least this similarity.")
     max_persons_matched: int = Field(description="At most this many persons per image are compared (the cap).")
     models: ModelTags
+
+
+class GroupPerson(Person):
+    """One person found in one image of a group."""
+
+    identity: int | None = Field(description="The identity the person belongs to; null when not matchable.")
+
+
+class GroupImage(BaseModel):
+    """The persons of one image of a group."""
+
+    person_count: int = Field(ge=0)
+    size: ImageSize
+    persons: list[GroupPerson] = Field(
+        description="Every person found, ordered as in /compare (left to right); a person's index is its place here."
+    )
+
+
+class Member(BaseModel):
+    """One person of an identity: which image, which person of it."""
+
+    image_index: int = Field(ge=0, description="Index of the image, in upload order.")
+    person_index: int = Field(ge=0, description="Index of the person in that image.")
+    bbox: Box
+
+
+class Identity(BaseModel):
+    """Persons of different images found to be one person."""
+
+    identity: int = Field(ge=0)
+    members: list[Member] = Field(description="At most one person per image, in image order.")
+
+
+class GroupResponse(BaseModel):
+    """The answer of ``POST /group``."""
+
+    image_count: int = Field(ge=2)
+    images: list[GroupImage] = Field(description="Per uploaded image, in upload order.")
+    identities: list[Identity] = Field(
+        description=(
+            "Every matchable person in exactly one identity (one seen once is an identity of one member);"
+            " the biggest first, then by first appearance."
+        )
+    )
+    threshold: float = Field(description="Similarity threshold used for the links between persons.")
+    max_persons_matched: int = Field(description="At most this many persons per image are grouped (the cap).")
+    models: ModelTags
+
+
+class GalleryEntry(BaseModel):
+    """One person of the gallery (its embedding stays inside the service)."""
+
+    person_id: str = Field(description="The gallery's id of the person: 32 hexadecimal digits.")
+    label: str | None = Field(description="The label given at enrolment, if any.")
+    bbox: Box
+    metadata: dict = Field(description="The JSON object given at enrolment ({} if none).")
+    model: str = Field(description="The embedder that made the embedding (BentoML model tag).")
+    created: datetime = Field(description="When the person was enrolled (UTC).")
+    has_crop: bool = Field(description="Whether the crop was kept (REID_GALLERY_KEEP_CROPS), for re-embedding.")
+
+
+class GalleryPage(BaseModel):
+    """A page of the gallery, oldest first."""
+
+    persons: list[GalleryEntry]
+    total: int = Field(ge=0, description="Persons in the gallery.")
+    offset: int = Field(ge=0)
+    limit: int = Field(ge=1)
+
+
+class GalleryMatch(BaseModel):
+    """A gallery person like a searched one."""
+
+    person_id: str
+    label: str | None
+    similarity: float = Field(description="Cosine similarity of the two embeddings.")
+
+
+class SearchPerson(Person):
+    """A person found in the searched image, with its best gallery matches."""
+
+    matches: list[GalleryMatch] = Field(description="At least the threshold similar, best first; [] if not matchable.")
+
+
+class SearchResponse(BaseModel):
+    """The answer of ``POST /gallery/search``."""
+
+    persons: list[SearchPerson] = Field(description="Every person found, ordered and indexed as in /compare.")
+    threshold: float
+    top_k: int
+    gallery_size: int = Field(ge=0, description="Persons searched.")
+    models: ModelTags
+
+
+class Deleted(BaseModel):
+    """What a delete removed."""
+
+    deleted: int = Field(ge=0, description="Persons removed.")
 
 
 class ErrorResponse(BaseModel):

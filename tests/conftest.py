@@ -69,3 +69,15 @@ def server(model_store):
 
     with serve_bentoml() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL server's URL; under CI=true its absence fails the run (``.ci/run``
+    installs it), elsewhere those tests skip."""
+    from tools.postgres import postgres_binaries, postgres_server
+
+    if postgres_binaries() is None and not IN_CI:
+        pytest.skip("PostgreSQL is not installed (initdb not found)")
+    with postgres_server() as url:
+        yield url

@@ -208,3 +208,17 @@ def cases() -> list[tuple[str, dict, int]]:
         ("PNG of 200000 chunks", {"files": files(("a.png", png_of_many_chunks(), "image/png"))}, 413),
         ("16-bit RGBA PNG at the pixel cap", {"files": files(("a.png", png_at_pixel_cap(), "image/png"))}, 413),
     ]
+
+
+def raw_exchange(url: str, request: bytes) -> bytes:
+    """Send ``request`` bytes as they are (lying headers included) and read the whole answer."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    answer = b""
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as connection:
+        connection.sendall(request)
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer

@@ -99,6 +99,12 @@ class ServerProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
+    def kill(self) -> None:
+        """SIGKILL the whole server at once: no shutdown, nothing flushed on the way out."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
     def __enter__(self) -> ServerProcess:
         return self
 
@@ -110,7 +116,10 @@ def serve_bentoml(env: dict[str, str] | None = None, port: int | None = None, **
     """``bentoml serve .`` of this project, in a BentoML home of its own that shares the model store."""
     env = dict(env or {})
     store = Path(env.get("BENTOML_HOME") or os.environ.get("BENTOML_HOME") or Path.home() / "bentoml")
-    env["BENTOML_HOME"] = str(private_bentoml_home(store))
+    home = private_bentoml_home(store)
+    env["BENTOML_HOME"] = str(home)
+    # A gallery of its own, unless the caller names one (a restart test names the same).
+    env.setdefault("REID_GALLERY_URI", str(home / "gallery.sqlite3"))
     port = port or free_port()
     bentoml_cli = Path(sys.executable).parent / "bentoml"
     command = [str(bentoml_cli), "serve", ".", "--host", "127.0.0.1", "--port", str(port)]

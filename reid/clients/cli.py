@@ -1,10 +1,17 @@
 """The ``reid`` command.
 
     reid compare A.jpg B.jpg [--url URL] [--api-key KEY] [--threshold T] [--json] [--out picture.jpg]
+    reid group A.jpg B.jpg C.jpg ... [--url URL] [--api-key KEY] [--threshold T] [--json] [--out grid.jpg]
+    reid gallery enrol IMAGE [--bbox x1,y1,x2,y2] [--label TEXT] [--metadata JSON] [--url URL]
+    reid gallery search IMAGE [--top-k K] [--threshold T] [--url URL]
+    reid gallery list [--offset N] [--limit N] | get ID | delete ID | clear --yes   [--url URL]
+    reid gallery reembed [--uri REID_GALLERY_URI]
     reid models import [--from DIR] [...]
     reid models list
 
-Without --url, ``compare`` runs in this process with the models of the local BentoML store.
+Without --url, ``compare`` and ``group`` run in this process with the models of the local BentoML
+store; the gallery commands talk to a service (default http://localhost:3000), except
+``reembed``, which opens the store itself.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reid.errors import RequestError
-from reid.schemas import CompareResponse
+from reid.schemas import CompareResponse, GroupResponse
 
 
 def describe(answer: CompareResponse) -> str:
@@ -34,6 +41,46 @@ def describe(answer: CompareResponse) -> str:
     lines.append(f"unmatched in image1: {answer.unmatched_image1 or 'none'}")
     lines.append(f"unmatched in image2: {answer.unmatched_image2 or 'none'}")
     return "\n".join(lines)
+
+
+def describe_group(answer: GroupResponse) -> str:
+    """A human-readable account of a group answer."""
+    counts = ", ".join(f"image{k}: {image.person_count}" for k, image in enumerate(answer.images))
+    lines = [f"{answer.image_count} images ({counts} persons), {len(answer.identities)} identities"]
+    for identity in answer.identities:
+        seen = "  ".join(f"image{m.image_index} #{m.person_index} {m.bbox}" for m in identity.members)
+        lines.append(f"  identity {identity.identity}: {seen}")
+    return "\n".join(lines)
+
+
+def group(args: argparse.Namespace) -> int:
+    """The ``group`` command: against a server (``--url``) or in this process."""
+    from reid.config import get_settings
+    from reid.core.images import decode_upload
+
+    settings = get_settings()
+
+    def decoded() -> list:
+        return [decode_upload(path.read_bytes(), f"images[{k}]", settings) for k, path in enumerate(args.images)]
+
+    images = None
+    if args.url:
+        from reid.clients.client import ReIDClient
+
+        with ReIDClient(args.url, api_key=args.api_key) as client:
+            answer = client.group(args.images, threshold=args.threshold)
+    else:
+        from reid.models.loading import LocalReID
+
+        images = decoded()
+        answer = asyncio.run(LocalReID(settings).group(images, threshold=args.threshold))
+    print(answer.model_dump_json(indent=2) if args.json else describe_group(answer))
+    if args.out:
+        from reid.core.visualize import encode_jpeg, render_group
+
+        args.out.write_bytes(encode_jpeg(render_group(decoded() if images is None else images, answer)))
+        print(f"picture written to {args.out}", file=sys.stderr)
+    return 0
 
 
 def compare(args: argparse.Namespace) -> int:
@@ -70,6 +117,58 @@ def compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def gallery(args: argparse.Namespace) -> int:
+    """The ``gallery`` commands over HTTP: enrol, search, list, get, delete, clear."""
+    import json
+
+    from reid.clients.client import ReIDClient
+
+    with ReIDClient(args.url, api_key=args.api_key) as client:
+        if args.action == "enrol":
+            bbox = [int(v) for v in args.bbox.split(",")] if args.bbox else None
+            metadata = json.loads(args.metadata) if args.metadata else None
+            answer: Any = client.enrol(args.image, bbox=bbox, label=args.label, metadata=metadata)
+        elif args.action == "search":
+            answer = client.search(args.image, top_k=args.top_k, threshold=args.threshold)
+        elif args.action == "list":
+            answer = client.gallery_page(args.offset, args.limit)
+        elif args.action == "get":
+            answer = client.gallery_person(args.person_id)
+        elif args.action == "delete":
+            answer = client.delete_person(args.person_id)
+        else:
+            if not args.yes:
+                raise ValueError("clear deletes every person of the gallery: add --yes")
+            answer = client.clear_gallery()
+    print(answer.model_dump_json(indent=2))
+    return 0
+
+
+def reembed(args: argparse.Namespace) -> int:
+    """The ``gallery reembed`` command: give every kept crop an embedding of the current embedder."""
+    from reid.config import get_settings
+    from reid.core.images import decode_upload
+    from reid.gallery.store import Gallery
+    from reid.models.loading import StoredModels
+
+    settings = get_settings()
+    models = StoredModels.open(settings, detector=False)
+    embedder = models.load_embedder(settings)
+    store = Gallery(args.uri or settings.gallery_uri, models.tags.embedder)
+    done = 0
+    for person_id, model, crop in store.crops():
+        if model != models.tags.embedder:
+            image = decode_upload(crop, "crop", settings)
+            store.replace_embedding(person_id, embedder.embed([image])[0], models.tags.embedder)
+            done += 1
+    current, others = store.counts()
+    print(f"re-embedded {done} persons with {models.tags.embedder}; {current} persons of it in the gallery")
+    if others:
+        print(f"{others} persons of other embedders have no kept crop: re-enrol or delete them", file=sys.stderr)
+        return 1
+    return 0
+
+
 def list_models(_: argparse.Namespace) -> int:
     """The ``models list`` command: every stored detector and embedder, newest first."""
     import bentoml
@@ -102,15 +201,52 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = top.add_subparsers(dest="command", required=True)
 
+    def common(command: argparse.ArgumentParser, picture: str) -> None:
+        command.add_argument("--url", help="a running service (default: run in this process)")
+        command.add_argument("--api-key", default=os.environ.get("REID_API_KEY"), help="default: $REID_API_KEY")
+        command.add_argument("--threshold", type=float)
+        command.add_argument("--json", action="store_true", help="print the JSON answer")
+        command.add_argument("--out", type=Path, help=f"write a picture of the {picture} (JPEG)")
+
     c = commands.add_parser("compare", help="which persons of image1 appear in image2")
     c.add_argument("image1", type=Path)
     c.add_argument("image2", type=Path)
-    c.add_argument("--url", help="a running service (default: run in this process)")
-    c.add_argument("--api-key", default=os.environ.get("REID_API_KEY"), help="default: $REID_API_KEY")
-    c.add_argument("--threshold", type=float)
-    c.add_argument("--json", action="store_true", help="print the JSON answer")
-    c.add_argument("--out", type=Path, help="write a picture of the matches (JPEG)")
+    common(c, "matches")
     c.set_defaults(handler=compare)
+
+    g = commands.add_parser("group", help="which persons of many images are the same people")
+    g.add_argument("images", type=Path, nargs="+")
+    common(g, "identities")
+    g.set_defaults(handler=group)
+
+    actions = commands.add_parser("gallery", help="the service's gallery of people").add_subparsers(
+        dest="action", required=True
+    )
+
+    def over_http(action: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        action.add_argument("--url", default="http://localhost:3000", help="the service (default: %(default)s)")
+        action.add_argument("--api-key", default=os.environ.get("REID_API_KEY"), help="default: $REID_API_KEY")
+        action.set_defaults(handler=gallery)
+        return action
+
+    e = over_http(actions.add_parser("enrol", help="store the person of an image"))
+    e.add_argument("image", type=Path)
+    e.add_argument("--bbox", help="x1,y1,x2,y2 of the person (default: the image's only person)")
+    e.add_argument("--label")
+    e.add_argument("--metadata", help="a JSON object")
+    s = over_http(actions.add_parser("search", help="the gallery persons most like each person of an image"))
+    s.add_argument("image", type=Path)
+    s.add_argument("--top-k", type=int)
+    s.add_argument("--threshold", type=float)
+    listing = over_http(actions.add_parser("list", help="the stored persons, oldest first"))
+    listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument("--limit", type=int, default=20)
+    over_http(actions.add_parser("get", help="one stored person")).add_argument("person_id")
+    over_http(actions.add_parser("delete", help="remove one stored person")).add_argument("person_id")
+    over_http(actions.add_parser("clear", help="remove every stored person")).add_argument("--yes", action="store_true")
+    r = actions.add_parser("reembed", help="re-embed the kept crops with the current embedder (no server)")
+    r.add_argument("--uri", help="the gallery (default: $REID_GALLERY_URI)")
+    r.set_defaults(handler=reembed)
 
     models = commands.add_parser("models", help="the models in the BentoML store").add_subparsers(
         dest="action", required=True

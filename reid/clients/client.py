@@ -6,6 +6,11 @@ with ReIDClient("http://localhost:3000", api_key=None) as client:
     answer = client.compare("a.jpg", "b.jpg", threshold=0.4)   # a CompareResponse
     for match in answer.matches:
         print(match.image1_index, match.image2_index, match.similarity)
+    group = client.group(["a.jpg", "b.jpg", "c.jpg"])          # a GroupResponse
+    for identity in group.identities:
+        print(identity.identity, [(m.image_index, m.person_index) for m in identity.members])
+    alice = client.enrol("alice.jpg", label="alice")            # a GalleryEntry
+    found = client.search("camera2.jpg")                        # a SearchResponse
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 import bentoml
 from bentoml.exceptions import BentoMLException
 
-from reid.schemas import CompareResponse
+from reid.schemas import CompareResponse, Deleted, GalleryEntry, GalleryPage, GroupResponse, SearchResponse
 
 
 class ReIDError(Exception):
@@ -54,8 +59,14 @@ def _arguments(image1: str | Path, image2: str | Path, threshold: float | None) 
     return {"image1": Path(image1), "image2": Path(image2), "threshold": threshold}
 
 
+def _group_arguments(images: list[str | Path], threshold: float | None) -> dict:
+    return {"images": [Path(image) for image in images], "threshold": threshold}
+
+
 class ReIDClient:
-    """Blocking client: ``compare(image1, image2, threshold=None) -> CompareResponse``."""
+    """Blocking client: ``compare(image1, image2, threshold=None) -> CompareResponse``,
+    ``group(images, threshold=None) -> GroupResponse``, and the gallery: ``enrol``, ``search``,
+    ``gallery_page``, ``gallery_person``, ``delete_person``, ``clear_gallery``."""
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 120) -> None:
         try:
@@ -71,6 +82,65 @@ class ReIDClient:
             raise _typed_error(error) from error
         return CompareResponse.model_validate(answer)
 
+    def group(self, images: list[str | Path], threshold: float | None = None) -> GroupResponse:
+        """Which persons of the ``images`` (2 or more files) are the same people; ClientError
+        or ServerError if refused."""
+        try:
+            answer = self._client.group(**_group_arguments(images, threshold))
+        except BentoMLException as error:
+            raise _typed_error(error) from error
+        return GroupResponse.model_validate(answer)
+
+    def enrol(
+        self,
+        image: str | Path,
+        bbox: list[int] | None = None,
+        label: str | None = None,
+        metadata: dict | None = None,
+    ) -> GalleryEntry:
+        """Store the person in ``bbox`` of ``image`` (or its only person) in the gallery."""
+        try:
+            answer = self._client.enrol(image=Path(image), bbox=bbox, label=label, metadata=metadata)
+        except BentoMLException as error:
+            raise _typed_error(error) from error
+        return GalleryEntry.model_validate(answer)
+
+    def search(self, image: str | Path, top_k: int | None = None, threshold: float | None = None) -> SearchResponse:
+        """Every person of ``image`` with its most similar gallery persons."""
+        try:
+            answer = self._client.search(image=Path(image), top_k=top_k, threshold=threshold)
+        except BentoMLException as error:
+            raise _typed_error(error) from error
+        return SearchResponse.model_validate(answer)
+
+    def gallery_page(self, offset: int = 0, limit: int = 20) -> GalleryPage:
+        """Gallery persons, oldest first."""
+        return GalleryPage.model_validate(self._plain("GET", "/gallery/persons", {"offset": offset, "limit": limit}))
+
+    def gallery_person(self, person_id: str) -> GalleryEntry:
+        """One gallery person (ClientError 404 when there is none)."""
+        return GalleryEntry.model_validate(self._plain("GET", f"/gallery/persons/{person_id}"))
+
+    def delete_person(self, person_id: str) -> Deleted:
+        """Remove one gallery person (ClientError 404 when there is none)."""
+        return Deleted.model_validate(self._plain("DELETE", f"/gallery/persons/{person_id}"))
+
+    def clear_gallery(self) -> Deleted:
+        """Remove every gallery person."""
+        return Deleted.model_validate(self._plain("DELETE", "/gallery", {"confirm": "true"}))
+
+    def _plain(self, method: str, path: str, params: dict | None = None) -> dict:
+        """A route BentoML's client does not know (the gallery's reads and deletes)."""
+        response = self._client.client.request(method, path, params=params)
+        if response.status_code >= 400:
+            try:
+                payload = response.json()
+                error, field = str(payload.get("error")), payload.get("field")
+            except (ValueError, AttributeError):
+                error, field = response.text, None
+            raise (ClientError if response.status_code < 500 else ServerError)(response.status_code, error, field)
+        return response.json()
+
     def close(self) -> None:
         """Close the connections."""
         self._client.close()
@@ -84,7 +154,8 @@ class ReIDClient:
 
 class AsyncReIDClient:
     """Asyncio client, used as ``async with AsyncReIDClient(url) as client:``;
-    ``await client.compare(image1, image2, threshold=None) -> CompareResponse``."""
+    ``await client.compare(image1, image2, threshold=None) -> CompareResponse``,
+    ``await client.group(images, threshold=None) -> GroupResponse``."""
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 120) -> None:
         self._client = bentoml.AsyncHTTPClient(url, token=api_key, timeout=timeout)
@@ -96,6 +167,15 @@ class AsyncReIDClient:
         except BentoMLException as error:
             raise _typed_error(error) from error
         return CompareResponse.model_validate(answer)
+
+    async def group(self, images: list[str | Path], threshold: float | None = None) -> GroupResponse:
+        """Which persons of the ``images`` (2 or more files) are the same people; ClientError
+        or ServerError if refused."""
+        try:
+            answer = await self._client.group(**_group_arguments(images, threshold))
+        except BentoMLException as error:
+            raise _typed_error(error) from error
+        return GroupResponse.model_validate(answer)
 
     async def close(self) -> None:
         """Close the connections."""

@@ -14,9 +14,21 @@ from typing import NamedTuple
 import numpy as np
 
 from reid.core.boxes import containment, crop, pad_boxes, reading_order, to_pixel_boxes
+from reid.core.grouping import group_identities, ordered_identities
 from reid.core.matching import cosine_similarity, match
 from reid.core.tiles import detection_views, merge_views
-from reid.schemas import CompareResponse, ImageSize, Match, ModelTags, Person
+from reid.schemas import (
+    CompareResponse,
+    GroupImage,
+    GroupPerson,
+    GroupResponse,
+    Identity,
+    ImageSize,
+    Match,
+    Member,
+    ModelTags,
+    Person,
+)
 
 NOT_MATCHABLE_TOO_SMALL = "too_small"
 NOT_MATCHABLE_CUT_OFF = "cut_off"
@@ -161,6 +173,14 @@ class ReIDPipeline:
         analysis = await self.analyse(image1, image2)
         return build_response(analysis, self.threshold if threshold is None else threshold, self.models)
 
+    async def group(self, images: list[np.ndarray], threshold: float | None = None) -> GroupResponse:
+        """Which persons of the ``images`` are the same people, with one detector and one
+        embedder call for all of them."""
+        persons = await self.persons(images)
+        sizes = [(image.shape[1], image.shape[0]) for image in images]
+        chosen = self.threshold if threshold is None else threshold
+        return build_group_response(persons, sizes, chosen, self.rules.max_persons, self.models)
+
 
 def build_response(analysis: PairAnalysis, threshold: float, models: ModelTags) -> CompareResponse:
     """The answer for one threshold."""
@@ -190,6 +210,40 @@ def build_response(analysis: PairAnalysis, threshold: float, models: ModelTags) 
         image2_size=ImageSize(width=width2, height=height2),
         threshold=threshold,
         max_persons_matched=analysis.max_persons,
+        models=models,
+    )
+
+
+def build_group_response(
+    persons: list[Persons], sizes: list[tuple[int, int]], threshold: float, max_persons: int, models: ModelTags
+) -> GroupResponse:
+    """The answer of a group: the embedded persons of each image (of size ``(width, height)``)
+    joined into identities at ``threshold``."""
+    embeddings = [found.embeddings for found in persons]
+    assert all(e is not None for e in embeddings), "persons must be embedded"
+    identities = ordered_identities(group_identities(embeddings, threshold))  # type: ignore[arg-type]
+    members: dict[int, list[Member]] = {}
+    images = []
+    for image_index, (found, identity, (width, height)) in enumerate(zip(persons, identities, sizes)):
+        of_person = np.full(len(found.boxes), -1, np.int64)
+        of_person[found.matchable] = identity
+        for person_index in np.flatnonzero(found.matchable):
+            box = found.boxes[person_index].tolist()
+            member = Member(image_index=image_index, person_index=int(person_index), bbox=box)
+            members.setdefault(int(of_person[person_index]), []).append(member)
+        listed = [
+            GroupPerson(**person.model_dump(), identity=None if of_person[i] < 0 else int(of_person[i]))
+            for i, person in enumerate(_person_list(found))
+        ]
+        images.append(
+            GroupImage(person_count=len(found.boxes), size=ImageSize(width=width, height=height), persons=listed)
+        )
+    return GroupResponse(
+        image_count=len(persons),
+        images=images,
+        identities=[Identity(identity=k, members=members[k]) for k in sorted(members)],
+        threshold=threshold,
+        max_persons_matched=max_persons,
         models=models,
     )
 

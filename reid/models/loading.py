@@ -19,7 +19,7 @@ from reid.models.detection import Detector, DetectorOptions, open_detector
 from reid.models.embedding import Embedder, EmbedderOptions
 from reid.models.specs import DetectorSpec, EmbedderSpec
 from reid.models.store import open_stored, stored_model
-from reid.schemas import CompareResponse, ModelTags
+from reid.schemas import CompareResponse, GroupResponse, ModelTags
 
 
 @dataclass(frozen=True)
@@ -115,3 +115,7 @@ class LocalReID:
     async def compare(self, image1: np.ndarray, image2: np.ndarray, threshold: float | None = None) -> CompareResponse:
         """The ``/compare`` answer for two ``(H, W, 3)`` uint8 RGB images."""
         return await self.pipeline.compare(image1, image2, threshold)
+
+    async def group(self, images: list[np.ndarray], threshold: float | None = None) -> GroupResponse:
+        """The ``/group`` answer for ``(H, W, 3)`` uint8 RGB images."""
+        return await self.pipeline.group(images, threshold)

@@ -1,6 +1,6 @@
-"""How the entry service answers an upload: decode the images under the memory budget, run the
-compare under the request timeout, present the answer (JSON or a picture), observe and log it.
-Every failure ends as a JSON refusal; nothing escapes as a 500.
+"""How the entry service answers an upload: decode the images under the memory budget, compare
+or group them under the request timeout, present the answer (JSON or a picture), observe and log
+it. Every failure ends as a JSON refusal; nothing escapes as a 500.
 """
 
 from __future__ import annotations
@@ -13,22 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from reid.config import Settings
 from reid.core.images import ImageHeader, decode, read_upload_header
 from reid.core.pipeline import ReIDPipeline, build_response
 from reid.errors import RequestError, TimedOut, TooLarge, Unavailable
-from reid.schemas import CompareResponse
+from reid.schemas import CompareResponse, GroupResponse
 from reid.serving.memory import ByteBudget, MemoryReleaser
 
 MiB = 1 << 20
-# (the decoded images, the answer) -> what the endpoint returns
-Present = Callable[[list[np.ndarray], CompareResponse], Awaitable[Any]]
+# The decoded images, in upload order -> what the endpoint returns
+Work = Callable[[list[np.ndarray]], Awaitable[Any]]
 
 
-class CompareHandler:
-    """Answers ``/compare`` and ``/compare/visualize`` with one pipeline."""
+class UploadHandler:
+    """Answers the image endpoints (``/compare``, ``/group`` and their pictures) with one pipeline."""
 
     def __init__(self, settings: Settings, pipeline: ReIDPipeline) -> None:
         from reid.serving.logs import json_logger
@@ -42,14 +42,13 @@ class CompareHandler:
         self.log = json_logger()
         self.release_memory = MemoryReleaser(interval=1.0)
 
-    async def respond(self, uploads: dict[str, Path], threshold: float | None, present: Present) -> Any:
-        """``present(images, answer)`` of the comparison, or the refusal as a JSON error."""
+    async def respond(self, uploads: list[tuple[str, Path]], work: Work) -> Any:
+        """``work(images)`` of the uploads ``(field, file)`` decoded, or the refusal as a JSON error."""
         timeout = self.settings.request_timeout_s
         try:
             async with asyncio.timeout(timeout):
                 async with self._decoded(uploads) as images:
-                    answer = await self._compare(images, threshold)
-                    return await present(images, answer)
+                    return await work(images)
         except TimeoutError:
             return self.refuse(TimedOut(f"no answer within {timeout} s; retry"))
         except RequestError as error:
@@ -60,7 +59,8 @@ class CompareHandler:
         finally:
             self._after_request()
 
-    async def _compare(self, images: list[np.ndarray], threshold: float | None) -> CompareResponse:
+    async def compare(self, images: list[np.ndarray], threshold: float | None) -> CompareResponse:
+        """The compare answer of two images, observed and logged."""
         from reid.serving.metrics import MATCH_SIMILARITY, PERSONS_PER_IMAGE, stage
 
         analysis = await self.pipeline.analyse(*images)
@@ -81,20 +81,45 @@ class CompareHandler:
         )
         return answer
 
+    async def group(self, images: list[np.ndarray], threshold: float | None) -> GroupResponse:
+        """The group answer of the images, observed and logged."""
+        from reid.serving.metrics import PERSONS_PER_IMAGE
+
+        answer = await self.pipeline.group(images, threshold)
+        for image in answer.images:
+            PERSONS_PER_IMAGE.observe(image.person_count)
+        self.log.info(
+            "grouped",
+            extra={
+                "persons": [image.person_count for image in answer.images],
+                "identities": len(answer.identities),
+                "threshold": answer.threshold,
+            },
+        )
+        return answer
+
+    @staticmethod
+    async def picture(draw: Callable[[], np.ndarray]) -> Response:
+        """The JPEG of ``draw()``, drawn off the event loop and under the request's timeout."""
+        from reid.core.visualize import encode_jpeg
+
+        return Response(await asyncio.to_thread(lambda: encode_jpeg(draw())), media_type="image/jpeg")
+
     @asynccontextmanager
-    async def _decoded(self, uploads: dict[str, Path]) -> AsyncIterator[list[np.ndarray]]:
+    async def _decoded(self, uploads: list[tuple[str, Path]]) -> AsyncIterator[list[np.ndarray]]:
         """The uploads decoded, their memory reserved from the decode budget: the estimated peak
         while decoding, then the decoded arrays until the answer is out."""
         from reid.serving.metrics import stage
 
         with stage("decode"):
-            data = await asyncio.gather(*(asyncio.to_thread(path.read_bytes) for path in uploads.values()))
+            fields = [field for field, _ in uploads]
+            data = await asyncio.gather(*(asyncio.to_thread(path.read_bytes) for _, path in uploads))
             headers = await asyncio.gather(
-                *(asyncio.to_thread(read_upload_header, raw, field, self.settings) for raw, field in zip(data, uploads))
+                *(asyncio.to_thread(read_upload_header, raw, field, self.settings) for raw, field in zip(data, fields))
             )
-            peak = self._reservation(headers, list(uploads))
+            peak = self._reservation(headers, fields)
             await self.decoding.reserve(peak)
-            images = await self._decode_all(data, headers, list(uploads), peak)
+            images = await self._decode_all(data, headers, fields, peak)
             kept = sum(header.rgb_bytes for header in headers)
             self.decoding.release(peak - kept)
         try:

@@ -1,7 +1,8 @@
 """The entry service's outermost ASGI layer: every request meets it before BentoML does.
 
 It answers unknown paths (404) and wrong methods (405) itself, so that nothing unknown reaches
-BentoML's per-path metrics. For the upload endpoints it refuses, with a JSON error, in this
+BentoML's per-path metrics, and its own ``routes`` (the gallery's reads and deletes, behind the
+API key). For the upload endpoints it refuses, with a JSON error, in this
 order: a missing or wrong API key (401); anything but one ``multipart/form-data`` Content-Type
 in UTF-8 (415, or 400 for two of them); bodies over the byte cap (413; from
 ``Content-Length`` before reading, else while reading); bodies that arrive too slowly (408);
@@ -21,13 +22,14 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
+from starlette.routing import BaseRoute, Match
 
 from reid.errors import (
     BadForm,
@@ -49,7 +51,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-MAX_TEXT_BYTES = 1024
+MAX_TEXT_BYTES = 8192  # the largest text field: 4 kB of gallery metadata, escaped
+# The scope key under which the guard passes the checked text fields, as sent, to the endpoint.
+TEXT_FIELDS = "reid.text_fields"
 # File names end up in BentoML's temporary file names: keep them well inside a file system's 255.
 MAX_FILENAME_BYTES = 128
 # A body gets this long before the minimum upload rate applies.
@@ -70,11 +74,17 @@ class UploadForm:
     file_fields: tuple[str, ...]
     text_fields: dict[str, Callable[[str], object]] = field(default_factory=dict)
     check_file: Callable[[str, bytes], object] | None = None
+    repeated: dict[str, tuple[int, int]] = field(default_factory=dict)  # file field -> (fewest, most) files
+    max_bytes: int | None = None  # this endpoint's body cap; default: the guard's
 
     @property
     def names(self) -> tuple[str, ...]:
         """Every field the form takes."""
         return self.file_fields + tuple(self.text_fields)
+
+    def counts(self, name: str) -> tuple[int, int]:
+        """How many times a file field must be given: (fewest, most)."""
+        return self.repeated.get(name, (1, 1))
 
 
 @dataclass(frozen=True)
@@ -100,9 +110,11 @@ class RequestGuard:
         api_key: str | None = None,
         known_path: Callable[[Scope], bool] = lambda scope: True,
         on_reject: Callable[[RequestError], None] = lambda error: None,
+        routes: Sequence[BaseRoute] = (),
     ) -> None:
         self.app = app
         self.forms = forms
+        self.routes = routes
         self.limits = limits
         self.max_in_flight = max_in_flight
         self.api_key = api_key.encode() if api_key else None
@@ -117,28 +129,49 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         form = self.forms.get(scope["path"])
+        if form is not None and scope["method"] == "POST":
+            await self._upload(scope, receive, send, form)
+            return
+        route, allowed = self._route(scope)
         try:
-            if form is None and not self.known_path(scope):
+            if route is not None:
+                self._check_key(scope["headers"])
+            elif form is not None or allowed:
+                allow = ", ".join(sorted(allowed | ({"POST"} if form else set())))
+                raise MethodNotAllowed(f"{scope['path'][:100]} takes {allow}", allow=allow)
+            elif not self.known_path(scope):
                 raise NotFound(f"no such path: {scope['path'][:100]}")
-            if form is not None and scope["method"] != "POST":
-                raise MethodNotAllowed(f"{scope['path']} takes POST", allow="POST")
         except RequestError as error:
             await self._refuse(send, error)
             return
-        if form is None:
-            await self._forward(scope, receive, send)
+        if route is not None:
+            routed = {**scope, **route[1]}
+            await self._forward(routed, receive, send, app=route[0].handle)  # type: ignore[arg-type]
         else:
-            await self._upload(scope, receive, send, form)
+            await self._forward(scope, receive, send)
+
+    def _route(self, scope: Scope) -> tuple[tuple[BaseRoute, Any] | None, set[str]]:
+        """The guard's own route for the request (with its scope additions), else the methods
+        its routes take on that path."""
+        allowed: set[str] = set()
+        for route in self.routes:
+            match, child = route.matches(scope)
+            if match == Match.FULL:
+                return (route, child), set()
+            if match == Match.PARTIAL:
+                allowed |= set(getattr(route, "methods", None) or ())
+        return None, allowed
 
     async def _upload(self, scope: Scope, receive: Receive, send: Send, form: UploadForm) -> None:
         held = [0]  # bytes of the body budget this request holds
         try:
             headers = scope["headers"]
             self._check_key(headers)
-            boundary = self._boundary(headers, form)
-            body = await self._read_body(receive, held)
+            max_bytes = form.max_bytes or self.limits.max_bytes
+            boundary = self._boundary(headers, form, max_bytes)
+            body = await self._read_body(receive, held, max_bytes)
             # Off the event loop: parsing and checking tens of megabytes takes a while.
-            await asyncio.to_thread(check_form, body, boundary, form)
+            parts = await asyncio.to_thread(check_form, body, boundary, form)
             if self.in_flight >= self.max_in_flight:
                 raise Unavailable(f"busy: {self.in_flight} requests in flight, the limit; retry shortly")
         except RequestError as error:
@@ -147,17 +180,20 @@ class RequestGuard:
             return
         self.in_flight += 1
         try:
-            scope = {**scope, "headers": _normalised(headers, boundary, len(body))}
+            # The text fields as sent: BentoML hands an API their values JSON-decoded where they
+            # parse as JSON (a label "007" stays text, "1e3" would not).
+            texts = {part.name: part.data.decode("utf-8", "replace") for part in parts if not part.is_file}
+            scope = {**scope, "headers": _normalised(headers, boundary, len(body)), TEXT_FIELDS: texts}
             await self._forward(scope, _replay(body, receive), send)
         finally:
             self.in_flight -= 1
             self.bodies.release(held[0])
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The inner app, its error responses reshaped and a crash answered with a 503."""
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, app: App | None = None) -> None:
+        """The inner app (or ``app``), its error responses reshaped and a crash answered with a 503."""
         shaper = _ResponseShaper(send, self.on_reject)
         try:
-            await self.app(scope, receive, shaper.send)
+            await (app or self.app)(scope, receive, shaper.send)
         except Exception:
             logger.exception("request failed inside the service")
             if shaper.started:
@@ -179,7 +215,7 @@ class RequestGuard:
         if not hmac.compare_digest(given, self.api_key):
             raise Unauthorized("missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
 
-    def _boundary(self, headers: list[tuple[bytes, bytes]], form: UploadForm) -> bytes:
+    def _boundary(self, headers: list[tuple[bytes, bytes]], form: UploadForm, max_bytes: int) -> bytes:
         """The boundary of the one multipart/form-data Content-Type, after the byte cap on a
         declared Content-Length."""
         content_types = [value for key, value in headers if key == b"content-type"]
@@ -194,14 +230,11 @@ class RequestGuard:
         if len(lengths) > 1:
             raise BadForm("give one Content-Length header, not several")
         length = next(iter(lengths), b"")
-        if length.isdigit() and int(length) > self.limits.max_bytes:
-            raise self._too_large()
+        if length.isdigit() and int(length) > max_bytes:
+            raise _too_large(max_bytes)
         return params[b"boundary"]
 
-    def _too_large(self) -> TooLarge:
-        return TooLarge(f"the request body is over the limit of {self.limits.max_bytes} bytes")
-
-    async def _read_body(self, receive: Receive, held: list[int]) -> bytes:
+    async def _read_body(self, receive: Receive, held: list[int], max_bytes: int) -> bytes:
         """The whole body, within the deadline and above the minimum rate (else UploadTooSlow),
         its bytes reserved from the body budget as they come, twice: the handler reads the
         files back from BentoML's copies (adds to ``held[0]``; 503 when the budget is spent)."""
@@ -224,14 +257,18 @@ class RequestGuard:
                 raise BadForm("the client disconnected before sending the whole body")
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limits.max_bytes:
-                raise self._too_large()
+            if size > max_bytes:
+                raise _too_large(max_bytes)
             if not self.bodies.try_reserve(2 * len(chunk)):
                 raise Unavailable("busy: too many uploads held at once; retry shortly")
             held[0] += 2 * len(chunk)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> TooLarge:
+    return TooLarge(f"the request body is over the limit of {max_bytes} bytes")
 
 
 def known_route(app: Any) -> Callable[[Scope], bool]:
@@ -292,8 +329,9 @@ def check_form(body: bytes, boundary: bytes, form: UploadForm) -> list[FormPart]
         name = part.name
         if name not in form.names:
             raise BadForm(f"unknown field; expected {', '.join(form.names)}", field=name)
-        if names.count(name) > 1:
-            raise BadForm("given more than once", field=name)
+        if names.count(name) > form.counts(name)[1]:
+            most = form.counts(name)[1]
+            raise BadForm("given more than once" if most == 1 else f"give at most {most} files", field=name)
         if name in form.file_fields:
             if not part.is_file:
                 raise BadForm("must be an uploaded file (with a filename), not text", field=name)
@@ -309,13 +347,24 @@ def check_form(body: bytes, boundary: bytes, form: UploadForm) -> list[FormPart]
             except ValueError as error:
                 raise BadForm(str(error), field=name) from error
     for name in form.file_fields:
-        if name not in names:
-            raise BadForm("field required: a JPEG or PNG file", field=name)
+        fewest = form.counts(name)[0]
+        if names.count(name) < fewest:
+            wanted = "a JPEG or PNG file" if fewest == 1 else f"at least {fewest} JPEG or PNG files"
+            raise BadForm(f"field required: {wanted}", field=name)
     if form.check_file is not None:
-        for part in parts:
-            if part.name in form.file_fields:
-                form.check_file(part.name, bytes(part.data))
+        files = [part for part in parts if part.name in form.file_fields]
+        for part in files:
+            form.check_file(_part_label(part, files, form), bytes(part.data))
     return parts
+
+
+def _part_label(part: FormPart, files: list[FormPart], form: UploadForm) -> str:
+    """How an error names a file: its field, with its place among the field's files where the
+    field is repeated (``images[2]``)."""
+    if part.name not in form.repeated:
+        return part.name
+    same = [other for other in files if other.name == part.name]
+    return f"{part.name}[{next(i for i, other in enumerate(same) if other is part)}]"
 
 
 def _form_parts(body: bytes, boundary: bytes) -> list[FormPart]:

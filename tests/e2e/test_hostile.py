@@ -5,9 +5,7 @@ answering honest requests while it is attacked."""
 
 import io
 import json
-import socket
 import time
-from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -20,7 +18,16 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tools.attacks import Attack
-from tools.hostile import cases, encode, files, jpeg_of_many_scans, multipart, png_at_pixel_cap, small_png
+from tools.hostile import (
+    cases,
+    encode,
+    files,
+    jpeg_of_many_scans,
+    multipart,
+    png_at_pixel_cap,
+    raw_exchange,
+    small_png,
+)
 from tools.processes import MemoryWatch, serve_bentoml
 
 CASES = cases()
@@ -58,16 +65,6 @@ def test_crafted_case_gets_its_status_and_a_json_error(server, name, request_kwa
         assert_refusal_shape(response)
     else:
         assert "matches" in response.json()
-
-
-def raw_exchange(url: str, request: bytes) -> bytes:
-    parts = urlsplit(url)
-    answer = b""
-    with socket.create_connection((parts.hostname, parts.port), timeout=30) as connection:
-        connection.sendall(request)
-        while chunk := connection.recv(65536):
-            answer += chunk
-    return answer
 
 
 def test_a_body_shorter_than_its_content_length_is_refused(server):

@@ -27,10 +27,10 @@ async def echo(scope, receive, send):
     await send({"type": "http.response.body", "body": body})
 
 
-def client(app=echo, limits: UploadLimits = LIMITS, **options) -> httpx.AsyncClient:
+def client(app=echo, limits: UploadLimits = LIMITS, forms: dict | None = None, **options) -> httpx.AsyncClient:
     guard = RequestGuard(
         app,
-        forms={"/compare": FORM},
+        forms=forms or {"/compare": FORM},
         limits=limits,
         known_path=lambda scope: scope["path"] in ("/readyz", "/other"),
         **options,
@@ -85,7 +85,7 @@ async def test_a_good_form_reaches_the_app_unchanged_with_one_plain_content_type
         ([("image1", None, b"http://169.254.169.254/latest"), GOOD[1]], "image1", "uploaded file"),
         ([*GOOD[:2], ("threshold", "t.txt", b"0.5")], "threshold", "text value"),
         ([GOOD[0], GOOD[1]] + [(f"f{i}", None, b"x") for i in range(100)], "f0", "unknown field"),
-        ([*GOOD[:2], ("threshold", None, b"9" * 2_000)], "threshold", "longer than"),
+        ([*GOOD[:2], ("threshold", None, b"9" * 9_000)], "threshold", "longer than"),
         ([*GOOD[:2], ("threshold", None, b"NaN")], "threshold", "from 0 to 1"),
         ([*GOOD[:2], ("threshold", None, b"1.5")], "threshold", "from 0 to 1"),
         ([*GOOD[:2], ("threshold", None, b"")], "threshold", "from 0 to 1"),
@@ -100,7 +100,7 @@ async def test_a_good_form_reaches_the_app_unchanged_with_one_plain_content_type
         "url-in-file-field",
         "file-in-text-field",
         "hundred-parts",
-        "threshold-2kB",
+        "threshold-9kB",
         "threshold-nan",
         "threshold-over-1",
         "threshold-empty",
@@ -316,3 +316,50 @@ async def test_requests_over_the_in_flight_limit_get_503_with_retry_after():
         # Capacity is given back once requests finish.
         again = await http.post("/compare", content=content, headers={"content-type": content_type})
         assert again.status_code == 200
+
+
+GROUP = UploadForm(("images",), repeated={"images": (2, 3)}, max_bytes=300)
+
+
+async def test_a_repeated_file_field_is_counted_and_its_files_are_named_by_place():
+    seen = []
+
+    def check(field: str, data: bytes) -> None:
+        seen.append(field)
+
+    form = UploadForm(("images",), repeated={"images": (2, 3)}, check_file=check)
+    async with client(forms={"/group": form}) as http:
+
+        async def send(count: int) -> httpx.Response:
+            content, content_type = body(*[("images", f"{i}.jpg", b"\xff\xd8") for i in range(count)])
+            return await http.post("/group", content=content, headers={"content-type": content_type})
+
+        assert_refusal(await send(1), 400, "at least 2", "images")
+        assert_refusal(await send(4), 400, "at most 3", "images")
+        assert (await send(3)).status_code == 200
+    assert seen == ["images[0]", "images[1]", "images[2]"]
+
+
+async def test_a_form_has_its_own_body_cap():
+    async with client(forms={"/group": GROUP}) as http:
+        content, content_type = body(*[("images", f"{i}.jpg", b"x" * 200) for i in range(2)])
+        response = await http.post("/group", content=content, headers={"content-type": content_type})
+    assert_refusal(response, 413, "300 bytes")
+
+
+async def test_the_guards_own_routes_sit_behind_the_key_and_others_methods_get_405():
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def listing(request):
+        return JSONResponse({"listed": request.path_params.get("item", "all")})
+
+    routes = [Route("/things", listing, methods=["GET"]), Route("/things/{item}", listing, methods=["DELETE"])]
+    async with client(forms={"/things": FORM}, routes=routes, api_key="k") as http:
+        assert_refusal(await http.get("/things"), 401, "API key")
+        assert (await http.get("/things", headers={"x-api-key": "k"})).json() == {"listed": "all"}
+        assert (await http.delete("/things/7", headers={"x-api-key": "k"})).json() == {"listed": "7"}
+        wrong = await http.put("/things", headers={"x-api-key": "k"})
+        assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD, POST"
+        assert (await http.get("/things/7", headers={"x-api-key": "k"})).status_code == 405
+        assert (await http.get("/nothing", headers={"x-api-key": "k"})).status_code == 404

@@ -14,10 +14,11 @@ PACKAGE = ROOT / "reid"
 # Who may import whom, inside reid: a layer imports itself and the ones listed.
 LAYERS = {
     "core": {"core"},
+    "gallery": {"core", "gallery"},
     "evaluation": {"core", "evaluation"},
     "models": {"core", "evaluation", "models"},
-    "serving": {"core", "models", "serving"},
-    "clients": {"core", "models", "clients", "serving"},
+    "serving": {"core", "gallery", "models", "serving"},
+    "clients": {"core", "gallery", "models", "clients", "serving"},
 }
 
 

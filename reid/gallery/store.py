@@ -1,0 +1,335 @@
+"""A persistent gallery of people: per person an embedding, its box, a label, free metadata, the
+embedder's tag and the time, and (optionally) the crop it came from.
+
+One code path over SQLAlchemy Core, two engines: SQLite in a file (the default, no server) and
+PostgreSQL (a server that several replicas share) when ``REID_GALLERY_URI`` is a
+``postgresql+psycopg://`` URL. A write is committed (SQLite: WAL, ``synchronous=FULL``) before
+it returns. Search is exact cosine similarity over the process's in-memory copy of the
+embeddings (:class:`reid.gallery.vectors.VectorIndex`), kept current through a revision counter
+that every write increments in its own transaction: a process that sees a revision it did not
+make reloads the embeddings before it searches.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+from reid.errors import GalleryModelMismatch, GalleryUnavailable
+from reid.gallery.vectors import Hit, VectorIndex
+
+_schema = sa.MetaData()
+PERSONS = sa.Table(
+    "reid_gallery_persons",
+    _schema,
+    sa.Column("person_id", sa.String(32), primary_key=True),
+    sa.Column("model", sa.String(200), nullable=False, index=True),
+    sa.Column("label", sa.String(200)),
+    sa.Column("metadata", sa.Text, nullable=False),
+    sa.Column("bbox", sa.String(80), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("embedding", sa.LargeBinary, nullable=False),
+    sa.Column("crop", sa.LargeBinary),
+)
+REVISION = sa.Table(
+    "reid_gallery_revision",
+    _schema,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+_ENTRY_COLUMNS = [c for c in PERSONS.c if c.name not in ("embedding", "crop")]
+
+
+@dataclass(frozen=True)
+class StoredPerson:
+    """One gallery entry, without its embedding."""
+
+    person_id: str
+    model: str
+    label: str | None
+    metadata: dict
+    bbox: list[int]
+    created: float  # seconds since the epoch, UTC
+    has_crop: bool
+
+
+def _entry(row: sa.Row, has_crop: bool) -> StoredPerson:
+    return StoredPerson(
+        person_id=row.person_id,
+        model=row.model,
+        label=row.label,
+        metadata=json.loads(row.metadata),
+        bbox=json.loads(row.bbox),
+        created=row.created,
+        has_crop=has_crop,
+    )
+
+
+def redacted(uri: str) -> str:
+    """The URI as it may be logged: a password in it replaced by ``***``."""
+    if "://" not in uri:
+        return uri
+    return sa.engine.make_url(uri).render_as_string(hide_password=True)
+
+
+def open_engine(uri: str) -> sa.Engine:
+    """The SQLAlchemy engine of a gallery URI: a server URL, or a SQLite file path checked first
+    (GalleryUnavailable naming it when its folder is missing, or it is empty, corrupt or
+    not a gallery)."""
+    if "://" in uri:
+        engine = sa.create_engine(uri, pool_pre_ping=True)
+        try:
+            with engine.begin() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as error:
+            raise GalleryUnavailable(
+                f"cannot reach the gallery at {redacted(uri)}: {error.__class__.__name__}"
+            ) from error
+        return engine
+    path = Path(uri).expanduser().resolve()
+    _check_file(path)
+    engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    if path.exists():
+        _check_sqlite(engine, path)
+    return engine
+
+
+def _check_file(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise GalleryUnavailable(f"the gallery's folder {path.parent} does not exist (REID_GALLERY_URI={path})")
+    if path.exists() and path.stat().st_size == 0:
+        raise GalleryUnavailable(f"the gallery file {path} is empty: not a gallery; move it away or fix the path")
+    if not path.exists() and Path(f"{path}-wal").exists():
+        raise GalleryUnavailable(f"the gallery file {path} is missing but its journal {path}-wal is there; restore it")
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    # WAL with a sync on every commit: a write is on disk when the request returns.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def _check_sqlite(engine: sa.Engine, path: Path) -> None:
+    try:
+        with engine.connect() as connection:
+            verdict = connection.exec_driver_sql("PRAGMA quick_check").scalar()
+            tables = set(sa.inspect(connection).get_table_names())
+    except sa.exc.DatabaseError as error:
+        raise GalleryUnavailable(f"the gallery file {path} is corrupt or not a database ({error.orig})") from error
+    if verdict != "ok":
+        raise GalleryUnavailable(f"the gallery file {path} is corrupt: {verdict}")
+    if not {PERSONS.name, REVISION.name} <= tables:
+        raise GalleryUnavailable(f"{path} is a database but not a ReID gallery (tables: {sorted(tables)[:5]})")
+
+
+class Gallery:
+    """The gallery of one embedder (its tag: ``model``): add, search, read and delete persons.
+
+    Entries embedded by another model are kept, listed and deletable, but while any remain,
+    adding and searching raise GalleryModelMismatch: embeddings of different models are never
+    compared. Thread-safe.
+    """
+
+    def __init__(self, uri: str, model: str) -> None:
+        self.uri = redacted(uri)
+        self.model = model
+        self.engine = open_engine(uri)
+        _schema.create_all(self.engine)
+        with self.engine.begin() as connection:
+            if connection.execute(sa.select(REVISION.c.value)).scalar() is None:
+                connection.execute(REVISION.insert().values(id=1, value=0))
+        self._lock = threading.Lock()
+        self._index = VectorIndex()
+        self._labels: dict[str, str | None] = {}
+        self._others = 0  # entries of other models
+        self._revision = -1
+        self._refresh()
+
+    def close(self) -> None:
+        """Close the connections."""
+        self.engine.dispose()
+
+    # Writes
+    def add(
+        self,
+        embedding: np.ndarray,
+        bbox: list[int],
+        label: str | None = None,
+        metadata: dict | None = None,
+        crop: bytes | None = None,
+    ) -> StoredPerson:
+        """Store one person's ``(D,)`` embedding; committed when this returns."""
+        self._check_model()
+        vector = np.asarray(embedding, np.float32).reshape(-1)
+        person = StoredPerson(
+            person_id=uuid.uuid4().hex,
+            model=self.model,
+            label=label,
+            metadata=metadata or {},
+            bbox=[int(v) for v in bbox],
+            created=time.time(),
+            has_crop=crop is not None,
+        )
+        row = {
+            "person_id": person.person_id,
+            "model": person.model,
+            "label": label,
+            "metadata": json.dumps(person.metadata, separators=(",", ":")),
+            "bbox": json.dumps(person.bbox),
+            "created": person.created,
+            "embedding": vector.tobytes(),
+            "crop": crop,
+        }
+        revision = self._write(lambda connection: connection.execute(PERSONS.insert().values(**row)))
+
+        def apply() -> None:
+            self._index.add(person.person_id, vector)
+            self._labels[person.person_id] = label
+
+        self._settle(revision, apply)
+        return person
+
+    def delete(self, person_id: str) -> bool:
+        """Remove one person; whether it was there."""
+        removed = [False]
+
+        def remove(connection: sa.Connection) -> None:
+            removed[0] = connection.execute(PERSONS.delete().where(PERSONS.c.person_id == person_id)).rowcount > 0
+
+        revision = self._write(remove)
+        self._settle(revision, lambda: self._forget(person_id))
+        return removed[0]
+
+    def clear(self) -> int:
+        """Remove every person; how many there were."""
+        count = [0]
+
+        def remove(connection: sa.Connection) -> None:
+            count[0] = connection.execute(PERSONS.delete()).rowcount
+
+        self._write(remove)
+        with self._lock:
+            self._revision = -1  # reload: nothing left
+        self._refresh()
+        return count[0]
+
+    def replace_embedding(self, person_id: str, embedding: np.ndarray, model: str) -> None:
+        """Give a stored person a new embedding from ``model`` (re-embedding a kept crop)."""
+        vector = np.asarray(embedding, np.float32).reshape(-1)
+        values = {"embedding": vector.tobytes(), "model": model}
+        change = PERSONS.update().where(PERSONS.c.person_id == person_id).values(**values)
+        self._write(lambda connection: connection.execute(change))
+        # The in-memory copy is rebuilt at the next read (re-embedding is rare).
+        with self._lock:
+            self._revision = -1
+
+    def _write(self, change: Callable[[sa.Connection], object]) -> int:
+        """Run ``change`` and increment the revision in one transaction; the new revision."""
+        with self.engine.begin() as connection:
+            change(connection)
+            connection.execute(REVISION.update().values(value=REVISION.c.value + 1))
+            return int(connection.execute(sa.select(REVISION.c.value)).scalar_one())
+
+    def _settle(self, revision: int, apply: Callable[[], None]) -> None:
+        """Apply this process's own change to the in-memory copy when nothing else changed the
+        gallery in between; else reload it."""
+        with self._lock:
+            if revision == self._revision + 1:
+                apply()
+                self._revision = revision
+                return
+        self._refresh()
+
+    def _forget(self, person_id: str) -> None:
+        self._index.remove(person_id)
+        self._labels.pop(person_id, None)
+
+    # Reads
+    def search(self, queries: np.ndarray, top_k: int, threshold: float) -> list[list[tuple[str, str | None, float]]]:
+        """Per ``(Q, D)`` query, up to ``top_k`` ``(person_id, label, similarity)`` of at least
+        ``threshold``, best first."""
+        self._refresh()
+        self._check_model()
+        with self._lock:
+            hits: list[list[Hit]] = self._index.search(np.asarray(queries, np.float32), top_k, threshold)
+            return [[(hit.key, self._labels.get(hit.key), hit.similarity) for hit in found] for found in hits]
+
+    def get(self, person_id: str) -> StoredPerson | None:
+        """One stored person, or None."""
+        query = sa.select(*_ENTRY_COLUMNS, PERSONS.c.crop.is_not(None).label("has_crop")).where(
+            PERSONS.c.person_id == person_id
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else _entry(row, bool(row.has_crop))
+
+    def page(self, offset: int, limit: int) -> tuple[list[StoredPerson], int]:
+        """Stored persons oldest first, ``limit`` from ``offset``, and how many there are."""
+        query = (
+            sa.select(*_ENTRY_COLUMNS, PERSONS.c.crop.is_not(None).label("has_crop"))
+            .order_by(PERSONS.c.created, PERSONS.c.person_id)
+            .offset(offset)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+            total = connection.execute(sa.select(sa.func.count()).select_from(PERSONS)).scalar_one()
+        return [_entry(row, bool(row.has_crop)) for row in rows], int(total)
+
+    def crops(self) -> Iterator[tuple[str, str, bytes]]:
+        """``(person_id, model, crop JPEG)`` of every person whose crop was kept."""
+        query = sa.select(PERSONS.c.person_id, PERSONS.c.model, PERSONS.c.crop).where(PERSONS.c.crop.is_not(None))
+        with self.engine.connect() as connection:
+            yield from ((row.person_id, row.model, row.crop) for row in connection.execute(query).all())
+
+    def counts(self) -> tuple[int, int]:
+        """``(entries of this gallery's model, entries of other models)``."""
+        self._refresh()
+        with self._lock:
+            return len(self._index), self._others
+
+    def _check_model(self) -> None:
+        if self._others:
+            with self.engine.connect() as connection:
+                models = connection.execute(
+                    sa.select(PERSONS.c.model).where(PERSONS.c.model != self.model).distinct().limit(3)
+                ).scalars()
+                others = ", ".join(models)
+            raise GalleryModelMismatch(
+                f"the gallery holds {self._others} persons embedded by {others}, but this service embeds with"
+                f" {self.model}: embeddings of different models are never compared. Re-enrol them, or run"
+                " `reid gallery reembed` (re-embeds the persons whose crops were kept), or delete them"
+            )
+
+    def _refresh(self) -> None:
+        """Reload the in-memory embeddings if the gallery changed under another writer."""
+        with self.engine.connect() as connection:
+            revision = int(connection.execute(sa.select(REVISION.c.value)).scalar_one())
+            with self._lock:
+                if revision == self._revision:
+                    return
+            rows = connection.execute(
+                sa.select(PERSONS.c.person_id, PERSONS.c.label, PERSONS.c.embedding).where(
+                    PERSONS.c.model == self.model
+                )
+            ).all()
+            others = connection.execute(
+                sa.select(sa.func.count()).select_from(PERSONS).where(PERSONS.c.model != self.model)
+            ).scalar_one()
+        index = VectorIndex()
+        for row in rows:
+            index.add(row.person_id, np.frombuffer(row.embedding, np.float32))
+        with self._lock:
+            self._index, self._labels = index, {row.person_id: row.label for row in rows}
+            self._others, self._revision = int(others), revision

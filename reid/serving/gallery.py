@@ -1,0 +1,276 @@
+"""The gallery's HTTP side: enrol and search (BentoML APIs through :class:`UploadHandler`), and
+the read and delete routes, which the request guard answers itself (BentoML's APIs take POST
+only), behind the same API key.
+
+    POST   /gallery/persons            image, bbox?, label?, metadata?  -> GalleryEntry
+    POST   /gallery/search             image, top_k?, threshold?        -> SearchResponse
+    GET    /gallery/persons?offset&limit                               -> GalleryPage
+    GET    /gallery/persons/{person_id}                                -> GalleryEntry
+    DELETE /gallery/persons/{person_id}                                -> Deleted
+    DELETE /gallery?confirm=true                                        -> Deleted
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from reid.config import Settings
+from reid.core.boxes import crop, pad_boxes
+from reid.core.pipeline import Persons, ReIDPipeline
+from reid.core.visualize import encode_jpeg
+from reid.errors import BadForm, NotFound, RequestError
+from reid.gallery.store import Gallery, StoredPerson
+from reid.schemas import Deleted, GalleryEntry, GalleryMatch, GalleryPage, SearchPerson, SearchResponse
+
+MAX_LABEL_CHARS = 200
+MAX_METADATA_BYTES = 4096
+MAX_TOP_K = 100
+DEFAULT_TOP_K = 5
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+# A kept crop is stored at most this tall: enough for any ReID network's input.
+CROP_HEIGHT = 512
+_INTEGER = re.compile(r"[0-9]{1,9}")
+_PERSON_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _decoded(text: str) -> object:
+    """A text field's value the way BentoML reads multipart text: JSON where it parses (its
+    client sends every value JSON-encoded), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_bbox(text: str) -> list[int] | None:
+    """``x1,y1,x2,y2`` in integer pixels, as text or a JSON list (``null`` or empty: none)."""
+    value = _decoded(text)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",")]
+        if not all(_INTEGER.fullmatch(part) for part in value):
+            raise ValueError("must be x1,y1,x2,y2: four non-negative integers (pixels)")
+        value = [int(part) for part in value]
+    if not (isinstance(value, list) and len(value) == 4 and all(type(v) is int and 0 <= v < 10**9 for v in value)):
+        raise ValueError("must be x1,y1,x2,y2: four non-negative integers (pixels)")
+    x1, y1, x2, y2 = value
+    if x2 <= x1 or y2 <= y1:
+        raise ValueError("must have x1 < x2 and y1 < y2")
+    return [x1, y1, x2, y2]
+
+
+def parse_label(text: str) -> str | None:
+    """Text of at most MAX_LABEL_CHARS printable characters (``null``: none). A JSON string is
+    its content; any other text, numbers included, is taken as it is."""
+    value = _decoded(text)
+    if value is None:
+        return None
+    label = value if isinstance(value, str) else text
+    if len(label) > MAX_LABEL_CHARS:
+        raise ValueError(f"at most {MAX_LABEL_CHARS} characters")
+    if not label.isprintable():
+        raise ValueError("must be printable text (no control characters)")
+    return label
+
+
+def parse_metadata(text: str) -> dict:
+    """A JSON object of at most MAX_METADATA_BYTES bytes (``null`` or empty: ``{}``)."""
+    if len(text.encode()) > MAX_METADATA_BYTES:
+        raise ValueError(f"at most {MAX_METADATA_BYTES} bytes of JSON")
+    value = _decoded(text)
+    if isinstance(value, str) and value.strip():
+        value = _decoded(value)  # a JSON object sent as a JSON string
+    if value is None or value == "":
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object")
+    return value
+
+
+def parse_top_k(text: str) -> int | None:
+    """An integer from 1 to MAX_TOP_K (``null``: the default)."""
+    value = _decoded(text)
+    if value is None:
+        return None
+    if type(value) is not int or not 1 <= value <= MAX_TOP_K:
+        raise ValueError(f"must be an integer from 1 to {MAX_TOP_K}")
+    return value
+
+
+def entry(person: StoredPerson) -> GalleryEntry:
+    """A stored person as the API shows it."""
+    return GalleryEntry(
+        person_id=person.person_id,
+        label=person.label,
+        bbox=person.bbox,
+        metadata=person.metadata,
+        model=person.model,
+        created=datetime.fromtimestamp(person.created, UTC),
+        has_crop=person.has_crop,
+    )
+
+
+class GalleryHandler:
+    """Enrols persons of decoded images into the gallery and searches it."""
+
+    def __init__(self, settings: Settings, pipeline: ReIDPipeline, gallery: Gallery) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.gallery = gallery
+
+    async def enrol(self, image: np.ndarray, bbox: str | None, label: str | None, metadata: str | None) -> GalleryEntry:
+        """Store the person in ``bbox``, or the image's one matchable person."""
+        box = _field(parse_bbox, bbox, "bbox")
+        height, width = image.shape[:2]
+        if box is not None:
+            if box[2] > width or box[3] > height:
+                raise BadForm(f"outside the {width}x{height} image", field="bbox")
+            given = Persons(np.array([box], np.int64), np.ones(1, np.float32), np.array([""], dtype=object))
+            person = (await self.pipeline.embed_persons([image], [given]))[0]
+        else:
+            found = (await self.pipeline.persons([image]))[0]
+            count = int(found.matchable.sum())
+            if count != 1:
+                raise BadForm(
+                    f"holds {count} matchable persons ({len(found.boxes)} found in all): send an image of one"
+                    " person, or give the bbox of the one to enrol",
+                    field="image",
+                )
+            person = found.take(found.matchable)
+        assert person.embeddings is not None
+        kept = (
+            await asyncio.to_thread(self._crop_jpeg, image, person.boxes[0])
+            if self.settings.gallery_keep_crops
+            else None
+        )
+        stored = await asyncio.to_thread(
+            self.gallery.add,
+            person.embeddings[0],
+            person.boxes[0].tolist(),
+            _field(parse_label, label, "label"),
+            _field(parse_metadata, metadata, "metadata"),
+            kept,
+        )
+        return entry(stored)
+
+    async def search(self, image: np.ndarray, top_k: str | int | None, threshold: float | None) -> SearchResponse:
+        """Every person of the image with its best gallery matches."""
+        k = _field(parse_top_k, None if top_k is None else str(top_k), "top_k") or DEFAULT_TOP_K
+        chosen = self.pipeline.threshold if threshold is None else threshold
+        found = (await self.pipeline.persons([image]))[0]
+        assert found.embeddings is not None
+        hits = await asyncio.to_thread(self.gallery.search, found.embeddings, k, chosen)
+        matches_of = dict(zip(np.flatnonzero(found.matchable).tolist(), hits))
+        persons = [
+            SearchPerson(
+                index=i,
+                bbox=found.boxes[i].tolist(),
+                confidence=round(float(found.confidence[i]), 6),
+                matchable=not found.reason[i],
+                not_matchable_reason=found.reason[i] or None,
+                matches=[
+                    GalleryMatch(person_id=key, label=label, similarity=round(min(similarity, 1.0), 6))
+                    for key, label, similarity in matches_of.get(i, [])
+                ],
+            )
+            for i in range(len(found.boxes))
+        ]
+        size, _ = await asyncio.to_thread(self.gallery.counts)
+        return SearchResponse(
+            persons=persons, threshold=chosen, top_k=k, gallery_size=size, models=self.pipeline.models
+        )
+
+    def _crop_jpeg(self, image: np.ndarray, box: np.ndarray) -> bytes:
+        """The crop the embedder saw (padded as the pipeline pads), as JPEG for re-embedding."""
+        import cv2
+
+        padded = pad_boxes(box[None], self.pipeline.rules.box_padding, image.shape[1], image.shape[0])[0]
+        piece = crop(image, padded)
+        if piece.shape[0] > CROP_HEIGHT:
+            scale = CROP_HEIGHT / piece.shape[0]
+            piece = cv2.resize(
+                piece, (max(1, round(piece.shape[1] * scale)), CROP_HEIGHT), interpolation=cv2.INTER_AREA
+            )
+        return encode_jpeg(piece, quality=95)
+
+
+def _field(parse: Callable[[str], object], text: str | None, name: str):
+    """``parse(text)``, its ValueError as a BadForm naming the field; None for None."""
+    if text is None:
+        return None
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise BadForm(str(error), field=name) from error
+
+
+def gallery_routes(gallery: Callable[[], Gallery]) -> list[BaseRoute]:
+    """The read and delete routes, over the gallery ``gallery()`` returns when a request comes."""
+
+    async def answer(work: Callable[[], object]) -> JSONResponse:
+        try:
+            result = await asyncio.to_thread(work)
+        except RequestError as error:
+            return JSONResponse(error.to_json(), status_code=error.status, headers=error.headers())
+        assert hasattr(result, "model_dump")
+        return JSONResponse(result.model_dump(mode="json"))
+
+    def one(request: Request) -> StoredPerson:
+        person_id = request.path_params["person_id"]
+        person = gallery().get(person_id) if _PERSON_ID.fullmatch(person_id) else None
+        if person is None:
+            raise NotFound(f"no person {person_id[:40]} in the gallery")
+        return person
+
+    async def list_persons(request: Request) -> JSONResponse:
+        def work() -> GalleryPage:
+            offset = _query_int(request, "offset", 0, 0, 10**9)
+            limit = _query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+            persons, total = gallery().page(offset, limit)
+            return GalleryPage(persons=[entry(p) for p in persons], total=total, offset=offset, limit=limit)
+
+        return await answer(work)
+
+    async def get_person(request: Request) -> JSONResponse:
+        return await answer(lambda: entry(one(request)))
+
+    async def delete_person(request: Request) -> JSONResponse:
+        def work() -> Deleted:
+            return Deleted(deleted=int(gallery().delete(one(request).person_id)))
+
+        return await answer(work)
+
+    async def delete_all(request: Request) -> JSONResponse:
+        def work() -> Deleted:
+            if request.query_params.get("confirm") != "true":
+                raise BadForm("deleting the whole gallery needs confirm=true", field="confirm")
+            return Deleted(deleted=gallery().clear())
+
+        return await answer(work)
+
+    return [
+        Route("/gallery/persons", list_persons, methods=["GET"]),
+        Route("/gallery/persons/{person_id}", get_person, methods=["GET"]),
+        Route("/gallery/persons/{person_id}", delete_person, methods=["DELETE"]),
+        Route("/gallery", delete_all, methods=["DELETE"]),
+    ]
+
+
+def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    if not _INTEGER.fullmatch(text) or not low <= int(text) <= high:
+        raise BadForm(f"must be an integer from {low} to {high}", field=name)
+    return int(text)

@@ -1,0 +1,94 @@
+"""The gallery's parts that need no store: exact vector search and the form fields."""
+
+import numpy as np
+import pytest
+
+from reid.gallery.vectors import VectorIndex
+from reid.serving.gallery import parse_bbox, parse_label, parse_metadata, parse_top_k
+
+
+def test_search_is_best_first_above_the_threshold_and_forgets_removed_keys():
+    index = VectorIndex()
+    index.add("a", np.array([1.0, 0.0]))
+    index.add("b", np.array([0.8, 0.6]))
+    index.add("c", np.array([0.0, 1.0]))
+    [hits] = index.search(np.array([[2.0, 0.0]]), top_k=5, threshold=0.5)
+    assert [h.key for h in hits] == ["a", "b"] and hits[0].similarity == pytest.approx(1.0)
+    index.remove("a")
+    index.remove("a")
+    [hits] = index.search(np.array([[1.0, 0.0]]), top_k=1, threshold=-1.0)
+    assert [h.key for h in hits] == ["b"] and len(index) == 2
+
+
+def test_slots_are_reused_and_the_buffer_grows():
+    index = VectorIndex()
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 8)).astype(np.float32)
+    for i, v in enumerate(vectors):
+        index.add(str(i), v)
+    for i in range(0, 3000, 2):
+        index.remove(str(i))
+    index.add("again", vectors[0])
+    assert len(index) == 1501
+    found = index.search(vectors[[0, 1]], top_k=1, threshold=0.99)
+    assert [h.key for h in found[0]] == ["again"] and [h.key for h in found[1]] == ["1"]
+    index.add("1", vectors[2])  # replaced, not added twice
+    assert len(index) == 1501 and index.search(vectors[[2]], 1, 0.99)[0][0].key == "1"
+
+
+def test_an_empty_index_and_no_queries_give_nothing():
+    assert VectorIndex().search(np.ones((2, 4)), 5, 0.0) == [[], []]
+    index = VectorIndex()
+    index.add("a", np.ones(4))
+    assert index.search(np.zeros((0, 4)), 5, 0.0) == []
+    with pytest.raises(ValueError):
+        index.add("b", np.ones(5))
+
+
+@pytest.mark.parametrize(
+    ("text", "box"),
+    [
+        ("1,2,30,40", [1, 2, 30, 40]),
+        (" 1, 2 ,30,40", [1, 2, 30, 40]),
+        ("[1, 2, 30, 40]", [1, 2, 30, 40]),
+        ('"1,2,30,40"', [1, 2, 30, 40]),
+        ("null", None),
+        ("", None),
+    ],
+)
+def test_bbox_as_text_or_json(text, box):
+    assert parse_bbox(text) == box
+
+
+@pytest.mark.parametrize(
+    "text", ["1,2,3", "1,2,3,4,5", "3,2,1,4", "1,4,3,2", "-1,0,3,4", "a,b,c,d", "[1.5,2,3,4]", "{}"]
+)
+def test_bad_bboxes_are_refused(text):
+    with pytest.raises(ValueError):
+        parse_bbox(text)
+
+
+def test_labels_keep_their_text_numbers_included():
+    assert parse_label("alice") == "alice"
+    assert parse_label('"alice"') == "alice"  # BentoML's client sends JSON strings
+    assert parse_label("007") == "007" and parse_label("1e3") == "1e3" and parse_label("true") == "true"
+    assert parse_label("null") is None
+    for bad in ("x" * 201, "a\nb", "\x00"):
+        with pytest.raises(ValueError):
+            parse_label(bad)
+
+
+def test_metadata_is_a_json_object_of_at_most_4_kb():
+    assert parse_metadata('{"camera": 2, "zone": "hall"}') == {"camera": 2, "zone": "hall"}
+    assert parse_metadata('"{\\"a\\": 1}"') == {"a": 1}  # an object sent as a JSON string
+    assert parse_metadata("null") == {} and parse_metadata("") == {}
+    for bad in ("[1]", "3", "not json", '{"a": "' + "x" * 4100 + '"}'):
+        with pytest.raises(ValueError):
+            parse_metadata(bad)
+
+
+def test_top_k_is_an_integer_from_1_to_100():
+    assert parse_top_k("5") == 5 and parse_top_k("null") is None and parse_top_k("100") == 100
+    for bad in ("0", "101", "2.5", "true", "x", "-1"):
+        with pytest.raises(ValueError):
+            parse_top_k(bad)
