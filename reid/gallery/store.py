@@ -319,17 +319,22 @@ class Gallery:
             with self._lock:
                 if revision == self._revision:
                     return
-            rows = connection.execute(
-                sa.select(PERSONS.c.person_id, PERSONS.c.label, PERSONS.c.embedding).where(
-                    PERSONS.c.model == self.model
-                )
-            ).all()
             others = connection.execute(
                 sa.select(sa.func.count()).select_from(PERSONS).where(PERSONS.c.model != self.model)
             ).scalar_one()
-        index = VectorIndex()
-        for row in rows:
-            index.add(row.person_id, np.frombuffer(row.embedding, np.float32))
+            keys: list[str] = []
+            labels: dict[str, str | None] = {}
+            chunks = []
+            query = sa.select(PERSONS.c.person_id, PERSONS.c.label, PERSONS.c.embedding).where(
+                PERSONS.c.model == self.model
+            )
+            # In parts, so that reading 100,000 embeddings never holds them all as Python objects.
+            for part in connection.execution_options(yield_per=5000).execute(query).partitions():
+                keys += [row.person_id for row in part]
+                labels.update((row.person_id, row.label) for row in part)
+                data = b"".join(row.embedding for row in part)
+                chunks.append(np.frombuffer(data, np.float32).reshape(len(part), -1))
+        index = VectorIndex.of(keys, np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32))
         with self._lock:
-            self._index, self._labels = index, {row.person_id: row.label for row in rows}
+            self._index, self._labels = index, labels
             self._others, self._revision = int(others), revision

@@ -28,6 +28,19 @@ class VectorIndex:
         self._slot: dict[str, int] = {}
         self._free: list[int] = []
 
+    @classmethod
+    def of(cls, keys: list[str], embeddings: np.ndarray) -> VectorIndex:
+        """An index of distinct ``keys`` and their ``(N, D)`` embeddings, built in one go."""
+        index = cls()
+        if len(keys):
+            matrix = np.asarray(embeddings, np.float32).reshape(len(keys), -1)
+            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+            index._matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+            index._keys = list(keys)
+            index._alive = np.ones(len(keys), bool)
+            index._slot = {key: slot for slot, key in enumerate(keys)}
+        return index
+
     def __len__(self) -> int:
         return len(self._slot)
 
@@ -68,12 +81,13 @@ class VectorIndex:
         scores = self._matrix @ unit.T  # (capacity, Q)
         scores[~self._alive] = -np.inf
         k = min(top_k, len(self._slot))
-        results = []
-        for column in scores.T:
-            best = np.argpartition(-column, k - 1)[:k]
-            best = best[np.argsort(-column[best], kind="stable")]
-            results.append([Hit(self._keys[i], float(column[i])) for i in best if column[i] >= threshold])
-        return results
+        best = np.argpartition(-scores, k - 1, axis=0)[:k]  # (k, Q), unordered
+        best = np.take_along_axis(best, np.argsort(-np.take_along_axis(scores, best, axis=0), axis=0, kind="stable"), 0)
+        top = np.take_along_axis(scores, best, axis=0)
+        return [
+            [Hit(self._keys[i], float(s)) for i, s in zip(best[:, q], top[:, q]) if s >= threshold]
+            for q in range(len(queries))
+        ]
 
     def _grow(self, dimension: int) -> None:
         capacity = max(1024, 2 * len(self._keys))

@@ -232,3 +232,21 @@ def test_cli_gallery_commands(server, hall, capsys):
     capsys.readouterr()
     assert reid(["gallery", "get", entry.person_id, *url]) == 1 and "404" in capsys.readouterr().err
     assert reid(["gallery", "clear", *url]) == 1 and "--yes" in capsys.readouterr().err
+
+
+def test_two_replicas_share_a_postgresql_gallery(model_store, hall, postgres_url):
+    """The server engine for real: two services (as two replicas would) on one PostgreSQL."""
+    env = {"REID_GALLERY_URI": postgres_url}
+    truth = hall.truth[1]
+    with serve_bentoml(env=env) as one, serve_bentoml(env=env) as two:
+        with ReIDClient(one.url) as first, ReIDClient(two.url) as second:
+            first.clear_gallery()
+            entry = first.enrol(hall.frames[1], bbox=box(truth, 2), label="shared")
+            assert second.gallery_person(entry.person_id) == entry
+            found = second.search(hall.frames[4])  # the other camera, through the other replica
+            matched = [p for p in found.persons if p.matches and p.matches[0].person_id == entry.person_id]
+            identities = best_identities(np.array([p.bbox for p in matched], float).reshape(-1, 4), hall.truth[4])
+            assert identities.tolist() == [2]
+            assert second.delete_person(entry.person_id).deleted == 1
+            again = first.search(hall.frames[4], threshold=0.0)
+            assert all(m.person_id != entry.person_id for p in again.persons for m in p.matches)

@@ -92,3 +92,13 @@ def test_top_k_is_an_integer_from_1_to_100():
     for bad in ("0", "101", "2.5", "true", "x", "-1"):
         with pytest.raises(ValueError):
             parse_top_k(bad)
+
+
+def test_an_index_built_in_one_go_searches_and_grows_like_one_built_by_adding():
+    vectors = np.random.default_rng(1).normal(size=(50, 8)).astype(np.float32)
+    built = VectorIndex.of([str(i) for i in range(50)], vectors * 3)
+    assert len(built) == 50 and [h.key for h in built.search(vectors[[7]], 1, 0.99)[0]] == ["7"]
+    built.add("new", vectors[0] + 1)
+    built.remove("3")
+    assert len(built) == 50 and built.search(vectors[[3]], 1, 0.99) == [[]]
+    assert VectorIndex.of([], np.zeros((0, 0))).search(vectors[:1], 3, 0.0) == [[]]
