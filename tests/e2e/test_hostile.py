@@ -198,13 +198,68 @@ def test_generated_heads_and_file_names_are_never_a_server_error(
         assert_refusal_shape(response)
 
 
+@fuzz
+@given(
+    count=st.integers(0, 18),
+    threshold=st.one_of(st.none(), st.text(max_size=12)),
+    stray=st.sampled_from([None, "image", "images[]", "threshold"]),
+)
+def test_generated_group_forms_are_never_a_server_error(server, count, threshold, stray):
+    parts = [("images", (f"{i}.png", small_png(), "image/png")) for i in range(count)]
+    if threshold is not None:
+        parts.append(("threshold", (None, threshold)))
+    if stray:
+        parts.append((stray, (None, "x")))
+    response = httpx.post(f"{server.url}/group", files=parts or None, data=None if parts else {"a": "b"}, timeout=60)
+    assert response.status_code in (200, 400, 413, 415), response.text
+    if response.status_code != 200:
+        assert_refusal_shape(response)
+
+
+@fuzz
+@given(
+    route=st.sampled_from(["/gallery/persons", "/gallery/search"]),
+    fields=st.dictionaries(
+        st.sampled_from(["bbox", "label", "metadata", "top_k", "threshold", "other"]),
+        st.one_of(
+            st.text(max_size=300),
+            st.lists(st.integers(-5, 80), max_size=5).map(lambda v: ",".join(map(str, v))),
+            st.dictionaries(st.text(max_size=5), st.integers(), max_size=3).map(json.dumps),
+        ),
+        max_size=4,
+    ),
+)
+def test_generated_gallery_forms_are_never_a_server_error(server, route, fields):
+    parts = [("image", ("p.png", small_png(), "image/png")), *((k, (None, v)) for k, v in fields.items())]
+    response = httpx.post(f"{server.url}{route}", files=parts, timeout=60)
+    assert response.status_code in (200, 400, 413, 415), response.text
+    if response.status_code != 200:
+        assert_refusal_shape(response)
+
+
+@fuzz
+@given(
+    method=st.sampled_from(["GET", "DELETE", "PUT", "PATCH", "HEAD"]),
+    path=st.sampled_from(["/gallery", "/gallery/persons", "/gallery/persons/"]).flatmap(
+        lambda base: st.text(alphabet="0123456789abcdef/.%-_xyz", max_size=40).map(lambda tail: base + tail)
+    ),
+    query=st.dictionaries(st.sampled_from(["offset", "limit", "confirm", "x"]), st.text(max_size=12), max_size=3),
+)
+def test_generated_gallery_reads_and_deletes_are_never_a_server_error(server, method, path, query):
+    response = httpx.request(method, f"{server.url}{path}", params=query, timeout=60)
+    assert response.status_code in (200, 400, 404, 405), response.text
+    if response.status_code >= 400 and method != "HEAD":
+        assert_refusal_shape(response)
+
+
 def test_openapi_operations_never_fail_and_match_their_schema(server):
     """schemathesis, driven from a plain hypothesis test (its pytest plugin does not run on
-    this pytest): valid and invalid cases for /compare, /compare/visualize and health."""
+    this pytest): valid and invalid cases for /compare, /compare/visualize, /group, the
+    gallery's uploads and health."""
     from schemathesis import GenerationMode
 
     schema = schemathesis.openapi.from_url(f"{server.url}/docs.json").include(
-        path_regex="^/(compare|compare/visualize|readyz|livez)$"
+        path_regex="^/(compare|compare/visualize|group|gallery/persons|gallery/search|readyz|livez)$"
     )
     cases_ = st.one_of(schema.as_strategy(GenerationMode.POSITIVE), schema.as_strategy(GenerationMode.NEGATIVE))
 
