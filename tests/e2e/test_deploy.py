@@ -94,7 +94,7 @@ def test_bentocloud_file_scales_each_service_on_its_own():
         assert parsed.instance_type and parsed.scaling.max_replicas >= parsed.scaling.min_replicas >= 1, name
 
 
-def test_services_split_one_per_process_as_in_kubernetes(model_store):
+def test_services_split_one_per_process_as_in_kubernetes(model_store, tmp_path):
     """What the k8s Deployments run, on loopback: two model services and an entry told where they are."""
 
     def podserve(service: str, *extra: str) -> ServerProcess:
@@ -110,7 +110,8 @@ def test_services_split_one_per_process_as_in_kubernetes(model_store):
             str(port),
             *extra,
         ]
-        return ServerProcess(command, port, ready_path="/livez" if service != "ReID" else "/readyz")
+        gallery = {"REID_GALLERY_URI": str(tmp_path / "gallery.sqlite3")}
+        return ServerProcess(command, port, env=gallery, ready_path="/livez" if service != "ReID" else "/readyz")
 
     with podserve("PersonDetector") as detector, podserve("PersonEmbedder") as embedder:
         with podserve(
