@@ -28,7 +28,8 @@ Work = Callable[[list[np.ndarray]], Awaitable[Any]]
 
 
 class UploadHandler:
-    """Answers the image endpoints (``/compare``, ``/group`` and their pictures) with one pipeline."""
+    """Answers the image endpoints (``/compare``, ``/group``, their pictures, the gallery's uploads)
+    with one pipeline: decoding, budgets, timeout and refusals are the same for all."""
 
     def __init__(self, settings: Settings, pipeline: ReIDPipeline) -> None:
         from reid.serving.logs import json_logger

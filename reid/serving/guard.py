@@ -180,8 +180,8 @@ class RequestGuard:
             return
         self.in_flight += 1
         try:
-            # The text fields as sent: BentoML hands an API their values JSON-decoded where they
-            # parse as JSON (a label "007" stays text, "1e3" would not).
+            # The text fields as sent, for endpoints that need the text itself: BentoML hands an
+            # API each value JSON-decoded where it parses as JSON (a label "1e3" would be 1000.0).
             texts = {part.name: part.data.decode("utf-8", "replace") for part in parts if not part.is_file}
             scope = {**scope, "headers": _normalised(headers, boundary, len(body)), TEXT_FIELDS: texts}
             await self._forward(scope, _replay(body, receive), send)
