@@ -15,7 +15,6 @@ from typing import Annotated, Any
 import bentoml
 import numpy as np
 from pydantic import Field
-from starlette.responses import Response
 
 from reid.config import get_settings
 from reid.private import serve_entry_behind
@@ -177,26 +176,20 @@ class ReID:
     async def enrol(
         self,
         image: Image,
-        ctx: bentoml.Context,
         bbox: Annotated[Any, Field(description="x1,y1,x2,y2 in pixels: the person to enrol.")] = None,
         label: Annotated[Any, Field(description="Text, at most 200 characters.")] = None,
         metadata: Annotated[Any, Field(description="A JSON object, at most 4 kB.")] = None,
     ) -> GalleryEntry:
         """Store a person in the gallery: the one in ``bbox``, or the image's only matchable
         person; with an optional label and a JSON object of metadata."""
-        from reid.serving.guard import TEXT_FIELDS
+        from reid.serving.guard import FORM_VALUES
 
-        # The fields as sent (checked by the guard), not as BentoML decoded them.
-        texts = ctx.request.scope.get(TEXT_FIELDS, {})
-        fields = [texts.get(name) for name in ("bbox", "label", "metadata")]
-        answer = await self.handler.respond(
+        # The fields as the guard read them (BentoML would turn a label "1e3" into 1000.0).
+        values = FORM_VALUES.get()
+        fields: list[Any] = [values.get("bbox"), values.get("label"), values.get("metadata") or {}]
+        return await self.handler.respond(
             [("image", image)], lambda images: self.gallery_handler.enrol(images[0], *fields)
         )
-        if isinstance(answer, Response):
-            # A refusal: an API that takes a context answers with the context's status and headers.
-            ctx.response.status_code = answer.status_code
-            ctx.response.metadata.update({k: v for k, v in answer.headers.items() if not k.startswith("content-")})
-        return answer
 
     @bentoml.api(route="/gallery/search")
     async def search(

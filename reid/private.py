@@ -1,5 +1,5 @@
 """Every use of another library's private API, in one place, each with a test
-(``tests/test_private.py``) that fails with a clear message when an upgrade moves it.
+(``tests/unit/test_private.py``) that fails with a clear message when an upgrade moves it.
 
 | what | used for |
 |---|---|
@@ -17,7 +17,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-# BentoML's worker for one service, run as ``python -m`` by reid.podserve.
+# BentoML's worker for one service, run as ``python -m`` by reid.serving.podserve.
 BENTOML_WORKER_MODULE = "_bentoml_impl.worker.service"
 
 

@@ -22,12 +22,13 @@ import json
 import sys
 from pathlib import Path
 
-from reid.models.sources import DEFAULT_DETECTOR, DEFAULT_EMBEDDER
+from reid.models.sources import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, calibrated
 from tools.load import closed_loop, folder_pairs, measure_load, mot17_pairs, pair_requests
 from tools.processes import MemoryWatch, ServerProcess, free_port, serve_bentoml
 
 # The default models' original files: the plain pipeline runs them as a plain script would.
-DEFAULT_PLAIN = f"{DEFAULT_DETECTOR},{DEFAULT_EMBEDDER},0.2"
+# The detector's confidence is the service's: the one calibrated for it.
+DEFAULT_PLAIN = f"{DEFAULT_DETECTOR},{DEFAULT_EMBEDDER},{calibrated(DEFAULT_DETECTOR, 'confidence')}"
 
 
 def measure(name: str, server: ServerProcess | None, url: str, pairs, args) -> dict:

@@ -13,7 +13,7 @@
 --set K=V        one setting for every run
 --calibrate DIR  choose the lowest threshold at which DIR's (a --crops set) simulated two-camera
                  compares are matched with a precision of at least 0.95, report every figure at
-                 it, and record it in reid/calibration.json and the embedder's store metadata
+                 it, and record it in reid/models/calibration.json and the embedder's store metadata
 --plot FILE      match F1 against the threshold, one curve per data set, threshold marked
 """
 

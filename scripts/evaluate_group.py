@@ -26,10 +26,10 @@ from tqdm import tqdm
 from reid.config import Settings
 from reid.core.grouping import ordered_identities, pair_links
 from reid.core.images import read_rgb
-from reid.core.pipeline import Persons, build_group_response
+from reid.core.pipeline import build_group_response, response_from_identities
 from reid.evaluation.datasets import MotSequence, mot_sequences
 from reid.evaluation.scoring import group_total, score_group
-from reid.schemas import GroupResponse, Identity, Member
+from reid.schemas import GroupResponse
 
 
 def transitive_closure(embeddings: list[np.ndarray], threshold: float) -> list[np.ndarray]:
@@ -41,21 +41,6 @@ def transitive_closure(embeddings: list[np.ndarray], threshold: float) -> list[n
     graph = coo_matrix((np.ones(len(links)), (links[:, 0].astype(int), links[:, 1].astype(int))), (count, count))
     _, labels = connected_components(graph, directed=False)
     return np.split(labels, np.cumsum(sizes)[:-1])
-
-
-def closure_response(answer: GroupResponse, persons: list[Persons], threshold: float) -> GroupResponse:
-    """``answer`` regrouped by transitive closure (same persons and embeddings)."""
-    clusters = ordered_identities(transitive_closure([p.embeddings for p in persons], threshold))
-    regrouped = answer.model_copy(deep=True)
-    members: dict[int, list[Member]] = {}
-    for image_index, (image, labels) in enumerate(zip(regrouped.images, clusters)):
-        matchable = [person for person in image.persons if person.matchable]
-        for person, label in zip(matchable, labels):
-            person.identity = int(label)
-            member = Member(image_index=image_index, person_index=person.index, bbox=person.bbox)
-            members.setdefault(int(label), []).append(member)
-    regrouped.identities = [Identity(identity=k, members=v) for k, v in sorted(members.items())]
-    return regrouped
 
 
 async def local_groups(groups: list[MotSequence], settings: Settings, thresholds: list[float]) -> dict:
@@ -81,7 +66,11 @@ async def local_groups(groups: list[MotSequence], settings: Settings, thresholds
             if threshold == thresholds[0]:
                 seconds.append(time.perf_counter() - started)
             scores["service"][threshold].append(score_group(answer, truths))
-            scores["closure"][threshold].append(score_group(closure_response(answer, persons, threshold), truths))
+            closure = ordered_identities(transitive_closure([p.embeddings for p in persons], threshold))
+            closed = response_from_identities(
+                persons, sizes, closure, threshold, answer.max_persons_matched, answer.models
+            )
+            scores["closure"][threshold].append(score_group(closed, truths))
     return {
         "models": pipeline.models.model_dump(),
         "default_threshold": pipeline.threshold,

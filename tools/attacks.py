@@ -67,7 +67,8 @@ class Attack:
         return cls(url, lambda u, stop: _post(u + path, kwargs), connections)
 
 
-def _connect(url: str) -> socket.socket:
+def connect(url: str) -> socket.socket:
+    """A socket to the server of ``url``."""
     parts = urlsplit(url)
     connection = socket.create_connection((parts.hostname, parts.port), timeout=60)
     return connection
@@ -88,7 +89,7 @@ def _trickle_body(url: str, stop: threading.Event, interval: float) -> str:
         b"POST /compare HTTP/1.1\r\nHost: attack\r\nContent-Type: multipart/form-data; boundary=x\r\n"
         b"Content-Length: 1000000\r\n\r\n"
     )
-    with _connect(url) as connection:
+    with connect(url) as connection:
         connection.sendall(head)
         connection.setblocking(False)
         while not stop.is_set():
@@ -111,7 +112,7 @@ def _trickle_body(url: str, stop: threading.Event, interval: float) -> str:
 def _trickle_head(url: str, stop: threading.Event, interval: float) -> str:
     head = b"POST /compare HTTP/1.1\r\nHost: attack\r\nX-Padding: " + b"a" * 10_000
     started = time.monotonic()
-    with _connect(url) as connection:
+    with connect(url) as connection:
         for byte in head:
             if stop.is_set():
                 return "stopped"

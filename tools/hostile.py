@@ -212,12 +212,10 @@ def cases() -> list[tuple[str, dict, int]]:
 
 def raw_exchange(url: str, request: bytes) -> bytes:
     """Send ``request`` bytes as they are (lying headers included) and read the whole answer."""
-    import socket
-    from urllib.parse import urlsplit
+    from tools.attacks import connect
 
-    parts = urlsplit(url)
     answer = b""
-    with socket.create_connection((parts.hostname, parts.port), timeout=30) as connection:
+    with connect(url) as connection:
         connection.sendall(request)
         while chunk := connection.recv(65536):
             answer += chunk

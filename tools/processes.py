@@ -96,8 +96,7 @@ class ServerProcess:
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+                self.kill()
 
     def kill(self) -> None:
         """SIGKILL the whole server at once: no shutdown, nothing flushed on the way out."""

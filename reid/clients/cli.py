@@ -55,64 +55,58 @@ def describe_group(answer: GroupResponse) -> str:
 
 def group(args: argparse.Namespace) -> int:
     """The ``group`` command: against a server (``--url``) or in this process."""
-    from reid.config import get_settings
-    from reid.core.images import decode_upload
+    from reid.core.visualize import render_group
 
-    settings = get_settings()
-
-    def decoded() -> list:
-        return [decode_upload(path.read_bytes(), f"images[{k}]", settings) for k, path in enumerate(args.images)]
-
-    images = None
-    if args.url:
-        from reid.clients.client import ReIDClient
-
-        with ReIDClient(args.url, api_key=args.api_key) as client:
-            answer = client.group(args.images, threshold=args.threshold)
-    else:
-        from reid.models.loading import LocalReID
-
-        images = decoded()
-        answer = asyncio.run(LocalReID(settings).group(images, threshold=args.threshold))
-    print(answer.model_dump_json(indent=2) if args.json else describe_group(answer))
-    if args.out:
-        from reid.core.visualize import encode_jpeg, render_group
-
-        args.out.write_bytes(encode_jpeg(render_group(decoded() if images is None else images, answer)))
-        print(f"picture written to {args.out}", file=sys.stderr)
-    return 0
+    return _answer(
+        args,
+        [(f"images[{k}]", path) for k, path in enumerate(args.images)],
+        over_http=lambda client: client.group(args.images, threshold=args.threshold),
+        in_process=lambda local, images: local.group(images, threshold=args.threshold),
+        describe=describe_group,
+        draw=render_group,
+    )
 
 
 def compare(args: argparse.Namespace) -> int:
     """The ``compare`` command: against a server (``--url``) or in this process."""
+    from reid.core.visualize import render
+
+    return _answer(
+        args,
+        [("image1", args.image1), ("image2", args.image2)],
+        over_http=lambda client: client.compare(args.image1, args.image2, threshold=args.threshold),
+        in_process=lambda local, images: local.compare(images[0], images[1], threshold=args.threshold),
+        describe=describe,
+        draw=lambda images, answer: render(images[0], images[1], answer),
+    )
+
+
+def _answer(args: argparse.Namespace, files: list[tuple[str, Path]], *, over_http, in_process, describe, draw) -> int:
+    """Answer from the server (``--url``) or in this process; print it; draw it (``--out``)."""
     from reid.config import get_settings
     from reid.core.images import decode_upload
 
     settings = get_settings()
 
     def decoded() -> list:
-        return [
-            decode_upload(args.image1.read_bytes(), "image1", settings),
-            decode_upload(args.image2.read_bytes(), "image2", settings),
-        ]
+        return [decode_upload(path.read_bytes(), field, settings) for field, path in files]
 
     images = None
     if args.url:
         from reid.clients.client import ReIDClient
 
         with ReIDClient(args.url, api_key=args.api_key) as client:
-            answer = client.compare(args.image1, args.image2, threshold=args.threshold)
+            answer = over_http(client)
     else:
         from reid.models.loading import LocalReID
 
         images = decoded()
-        answer = asyncio.run(LocalReID(settings).compare(images[0], images[1], threshold=args.threshold))
+        answer = asyncio.run(in_process(LocalReID(settings), images))
     print(answer.model_dump_json(indent=2) if args.json else describe(answer))
     if args.out:
-        from reid.core.visualize import encode_jpeg, render
+        from reid.core.visualize import encode_jpeg
 
-        images = decoded() if images is None else images
-        args.out.write_bytes(encode_jpeg(render(images[0], images[1], answer)))
+        args.out.write_bytes(encode_jpeg(draw(decoded() if images is None else images, answer)))
         print(f"picture written to {args.out}", file=sys.stderr)
     return 0
 

@@ -43,9 +43,13 @@ class ServerError(ReIDError):
 
 
 def _typed_error(error: BentoMLException) -> ReIDError:
-    status = int(getattr(error, "error_code", 500))
     text = str(error)
     body = text.split(": ", 2)[-1] if text.startswith("Error making request") else text
+    return _refusal(int(getattr(error, "error_code", 500)), body)
+
+
+def _refusal(status: int, body: str) -> ReIDError:
+    """The typed error of a refused request from its status and its ``{"error", "field"}`` body."""
     try:
         payload = json.loads(body)
         payload = payload[0] if isinstance(payload, list) else payload
@@ -76,20 +80,12 @@ class ReIDClient:
 
     def compare(self, image1: str | Path, image2: str | Path, threshold: float | None = None) -> CompareResponse:
         """Which persons of ``image1`` appear in ``image2`` (files); ClientError or ServerError if refused."""
-        try:
-            answer = self._client.compare(**_arguments(image1, image2, threshold))
-        except BentoMLException as error:
-            raise _typed_error(error) from error
-        return CompareResponse.model_validate(answer)
+        return CompareResponse.model_validate(self._call("compare", **_arguments(image1, image2, threshold)))
 
     def group(self, images: list[str | Path], threshold: float | None = None) -> GroupResponse:
         """Which persons of the ``images`` (2 or more files) are the same people; ClientError
         or ServerError if refused."""
-        try:
-            answer = self._client.group(**_group_arguments(images, threshold))
-        except BentoMLException as error:
-            raise _typed_error(error) from error
-        return GroupResponse.model_validate(answer)
+        return GroupResponse.model_validate(self._call("group", **_group_arguments(images, threshold)))
 
     def enrol(
         self,
@@ -99,19 +95,13 @@ class ReIDClient:
         metadata: dict | None = None,
     ) -> GalleryEntry:
         """Store the person in ``bbox`` of ``image`` (or its only person) in the gallery."""
-        try:
-            answer = self._client.enrol(image=Path(image), bbox=bbox, label=label, metadata=metadata)
-        except BentoMLException as error:
-            raise _typed_error(error) from error
-        return GalleryEntry.model_validate(answer)
+        return GalleryEntry.model_validate(
+            self._call("enrol", image=Path(image), bbox=bbox, label=label, metadata=metadata)
+        )
 
     def search(self, image: str | Path, top_k: int | None = None, threshold: float | None = None) -> SearchResponse:
         """Every person of ``image`` with its most similar gallery persons."""
-        try:
-            answer = self._client.search(image=Path(image), top_k=top_k, threshold=threshold)
-        except BentoMLException as error:
-            raise _typed_error(error) from error
-        return SearchResponse.model_validate(answer)
+        return SearchResponse.model_validate(self._call("search", image=Path(image), top_k=top_k, threshold=threshold))
 
     def gallery_page(self, offset: int = 0, limit: int = 20) -> GalleryPage:
         """Gallery persons, oldest first."""
@@ -129,16 +119,18 @@ class ReIDClient:
         """Remove every gallery person."""
         return Deleted.model_validate(self._plain("DELETE", "/gallery", {"confirm": "true"}))
 
+    def _call(self, endpoint: str, **arguments) -> dict:
+        """A BentoML API of the service; its refusal as ClientError or ServerError."""
+        try:
+            return getattr(self._client, endpoint)(**arguments)
+        except BentoMLException as error:
+            raise _typed_error(error) from error
+
     def _plain(self, method: str, path: str, params: dict | None = None) -> dict:
         """A route BentoML's client does not know (the gallery's reads and deletes)."""
         response = self._client.client.request(method, path, params=params)
         if response.status_code >= 400:
-            try:
-                payload = response.json()
-                error, field = str(payload.get("error")), payload.get("field")
-            except (ValueError, AttributeError):
-                error, field = response.text, None
-            raise (ClientError if response.status_code < 500 else ServerError)(response.status_code, error, field)
+            raise _refusal(response.status_code, response.text)
         return response.json()
 
     def close(self) -> None:
@@ -162,20 +154,19 @@ class AsyncReIDClient:
 
     async def compare(self, image1: str | Path, image2: str | Path, threshold: float | None = None) -> CompareResponse:
         """Which persons of ``image1`` appear in ``image2`` (files); ClientError or ServerError if refused."""
-        try:
-            answer = await self._client.compare(**_arguments(image1, image2, threshold))
-        except BentoMLException as error:
-            raise _typed_error(error) from error
-        return CompareResponse.model_validate(answer)
+        return CompareResponse.model_validate(await self._call("compare", **_arguments(image1, image2, threshold)))
 
     async def group(self, images: list[str | Path], threshold: float | None = None) -> GroupResponse:
         """Which persons of the ``images`` (2 or more files) are the same people; ClientError
         or ServerError if refused."""
+        return GroupResponse.model_validate(await self._call("group", **_group_arguments(images, threshold)))
+
+    async def _call(self, endpoint: str, **arguments) -> dict:
+        """A BentoML API of the service; its refusal as ClientError or ServerError."""
         try:
-            answer = await self._client.group(**_group_arguments(images, threshold))
+            return await getattr(self._client, endpoint)(**arguments)
         except BentoMLException as error:
             raise _typed_error(error) from error
-        return GroupResponse.model_validate(answer)
 
     async def close(self) -> None:
         """Close the connections."""

@@ -15,16 +15,30 @@ import numpy as np
 from reid.core.matching import cosine_similarity, match
 
 
+def stacked_similarity(embeddings: list[np.ndarray]) -> np.ndarray:
+    """``(N, N)`` cosine similarity of all persons of all images, ``N = sum M_i``, in image
+    order, given each image's ``(M_i, D)`` embeddings."""
+    found = [np.asarray(e, np.float32) for e in embeddings if len(e)]
+    stacked = np.concatenate(found) if found else np.zeros((0, 1), np.float32)
+    return cosine_similarity(stacked, stacked)
+
+
 def pair_links(embeddings: list[np.ndarray], threshold: float) -> np.ndarray:
     """``(K, 3)`` float64 rows ``(a, b, similarity)``: the one-to-one matches of every pair of
     images, as indices ``a < b`` into the stacked ``(sum M_i, D)`` embeddings of the images
     (``M_i`` persons each), strongest first (ties in index order)."""
-    starts = np.cumsum([0] + [len(e) for e in embeddings])
+    return _links(stacked_similarity(embeddings), [len(e) for e in embeddings], threshold)
+
+
+def _links(similarity: np.ndarray, sizes: list[int], threshold: float) -> np.ndarray:
+    """:func:`pair_links` from the stacked ``(N, N)`` similarity and the persons per image."""
+    starts = np.cumsum([0, *sizes])
     rows = []
-    for first, second in combinations(range(len(embeddings)), 2):
-        if len(embeddings[first]) == 0 or len(embeddings[second]) == 0:
+    for first, second in combinations(range(len(sizes)), 2):
+        block = similarity[starts[first] : starts[first + 1], starts[second] : starts[second + 1]]
+        if block.size == 0:
             continue
-        found = match(cosine_similarity(embeddings[first], embeddings[second]), threshold)
+        found = match(block, threshold)
         rows.append(np.stack([found.rows + starts[first], found.cols + starts[second], found.similarity], axis=1))
     links = np.concatenate(rows) if rows else np.zeros((0, 3))
     return links[np.lexsort((links[:, 1], links[:, 0], -links[:, 2]))]
@@ -39,12 +53,10 @@ def group_identities(embeddings: list[np.ndarray], threshold: float) -> list[np.
     """
     sizes = [len(e) for e in embeddings]
     image_of = np.repeat(np.arange(len(embeddings)), sizes)
-    found = [np.asarray(e, np.float32) for e in embeddings if len(e)]
-    stacked = np.concatenate(found) if found else np.zeros((0, 1), np.float32)
-    similarity = cosine_similarity(stacked, stacked)
-    cluster = np.arange(len(stacked))
-    members = {i: [i] for i in range(len(stacked))}
-    for a, b, _ in pair_links(embeddings, threshold):
+    similarity = stacked_similarity(embeddings)
+    cluster = np.arange(len(similarity))
+    members = {i: [i] for i in range(len(similarity))}
+    for a, b, _ in _links(similarity, sizes, threshold):
         keep, gone = cluster[int(a)], cluster[int(b)]
         if keep == gone or np.intersect1d(image_of[members[keep]], image_of[members[gone]]).size:
             continue

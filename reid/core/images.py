@@ -61,7 +61,7 @@ class ImageHeader:
 
     @property
     def decode_bytes(self) -> int:
-        """Estimated peak memory of decoding it, in bytes (measured with scripts/memory_attack.py):
+        """Estimated peak memory of decoding it, in bytes (measured with scripts/attack.py):
         the result and a progressive JPEG's whole-image coefficients; through OpenCV the BGR
         image it converts from; through PIL its own image, the bytes it copies out twice, and
         copies made to turn or convert it."""
@@ -230,18 +230,3 @@ def _on_background(rgba: np.ndarray, rows: int = 256) -> np.ndarray:
         alpha = band[..., 3:]
         out[top : top + rows] = (band[..., :3] * alpha + background * (255 - alpha) + 127) // 255
     return out
-
-
-def downscale_to_max_side(image: np.ndarray, max_side: int) -> tuple[np.ndarray, tuple[float, float]]:
-    """Shrink ``(H, W, 3)`` so that its longer side is at most ``max_side``.
-
-    Returns the image (the same array when already small enough) and the ``(x, y)`` scale
-    applied: coordinates in the result divided by it are coordinates in the input.
-    """
-    height, width = image.shape[:2]
-    if max(height, width) <= max_side:
-        return image, (1.0, 1.0)
-    ratio = max_side / max(height, width)
-    new_width, new_height = max(1, round(width * ratio)), max(1, round(height * ratio))
-    resized = cv2.resize(image, (new_width, new_height), interpolation=cv2.INTER_AREA)
-    return resized, (new_width / width, new_height / height)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reid.core.boxes import containment, crop, pad_boxes, reading_order, to_pixel_boxes
+from reid.core.boxes import box_area, containment, crop, pad_boxes, reading_order, to_pixel_boxes
 from reid.core.grouping import group_identities, ordered_identities
 from reid.core.matching import cosine_similarity, match
 from reid.core.tiles import detection_views, merge_views
@@ -112,7 +112,7 @@ def partial_views(persons: Persons, rules: PersonRules) -> np.ndarray:
     if rules.containment <= 0 or len(rows) < 2 or persons.embeddings is None:
         return duplicate
     boxes = persons.boxes[rows]
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    area = box_area(boxes)
     inside = (containment(boxes) >= rules.containment) & (area[:, None] > area[None, :])  # [i, j]: j in i
     alike = cosine_similarity(persons.embeddings, persons.embeddings) >= rules.duplicate_similarity
     duplicate[rows] = (inside & alike).any(axis=0)
@@ -202,8 +202,8 @@ def build_response(analysis: PairAnalysis, threshold: float, models: ModelTags) 
         ],
         unmatched_image1=assignment.unmatched_rows.tolist(),
         unmatched_image2=assignment.unmatched_cols.tolist(),
-        image1_persons=_person_list(first),
-        image2_persons=_person_list(second),
+        image1_persons=person_list(first),
+        image2_persons=person_list(second),
         image1_not_matchable=np.flatnonzero(~first.matchable).tolist(),
         image2_not_matchable=np.flatnonzero(~second.matchable).tolist(),
         image1_size=ImageSize(width=width1, height=height1),
@@ -222,6 +222,19 @@ def build_group_response(
     embeddings = [found.embeddings for found in persons]
     assert all(e is not None for e in embeddings), "persons must be embedded"
     identities = ordered_identities(group_identities(embeddings, threshold))  # type: ignore[arg-type]
+    return response_from_identities(persons, sizes, identities, threshold, max_persons, models)
+
+
+def response_from_identities(
+    persons: list[Persons],
+    sizes: list[tuple[int, int]],
+    identities: list[np.ndarray],
+    threshold: float,
+    max_persons: int,
+    models: ModelTags,
+) -> GroupResponse:
+    """The answer of a group whose matchable persons are in the given identities: per image,
+    ``(M_i,)`` int64 identity numbers, 0, 1, ... in answer order."""
     members: dict[int, list[Member]] = {}
     images = []
     for image_index, (found, identity, (width, height)) in enumerate(zip(persons, identities, sizes)):
@@ -233,7 +246,7 @@ def build_group_response(
             members.setdefault(int(of_person[person_index]), []).append(member)
         listed = [
             GroupPerson(**person.model_dump(), identity=None if of_person[i] < 0 else int(of_person[i]))
-            for i, person in enumerate(_person_list(found))
+            for i, person in enumerate(person_list(found))
         ]
         images.append(
             GroupImage(person_count=len(found.boxes), size=ImageSize(width=width, height=height), persons=listed)
@@ -248,7 +261,8 @@ def build_group_response(
     )
 
 
-def _person_list(persons: Persons) -> list[Person]:
+def person_list(persons: Persons) -> list[Person]:
+    """The persons of one image as the answers list them."""
     return [
         Person(
             index=i,

@@ -112,20 +112,26 @@ def score_pair(response: CompareResponse, truth1: GroundTruth, truth2: GroundTru
     )
 
 
+def ratio(part: int, whole: int) -> float:
+    """``part / whole``, 1 when there is nothing to count."""
+    return part / whole if whole else 1.0
+
+
+def f1(precision: float, recall: float) -> float:
+    """The harmonic mean of precision and recall (0 when both are 0)."""
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
 def total(scores: list[PairScore]) -> dict[str, float]:
     """Micro-averaged figures over many pairs: end-to-end precision, recall and F1 of the
     matches, the recall over persons detected in both frames, and the detector's recall (of
     visible persons) and precision."""
-
-    def ratio(part: int, whole: int) -> float:
-        return part / whole if whole else 1.0
-
     precision = ratio(sum(s.correct for s in scores), sum(s.matches for s in scores))
     recall = ratio(sum(s.found for s in scores), sum(s.present for s in scores))
     return {
         "precision": precision,
         "recall": recall,
-        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "f1": f1(precision, recall),
         "recall_detected": ratio(sum(s.found_detected for s in scores), sum(s.detected for s in scores)),
         "detector_recall": ratio(sum(s.detected_persons for s in scores), sum(s.truth_persons for s in scores)),
         "detector_precision": ratio(sum(s.true_detections for s in scores), sum(s.detections for s in scores)),
@@ -211,12 +217,16 @@ def score_group(answer: GroupResponse, truths: list[GroundTruth]) -> GroupScore:
 
 def group_total(scores: list[GroupScore]) -> dict[str, float]:
     """Micro-averaged pairwise precision, recall and F1 over many groups."""
-    linked, correct = sum(s.linked for s in scores), sum(s.correct for s in scores)
-    present, found = sum(s.present for s in scores), sum(s.found for s in scores)
-    precision = correct / linked if linked else 1.0
-    recall = found / present if present else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "groups": len(scores), "present": present}
+    present = sum(s.present for s in scores)
+    precision = ratio(sum(s.correct for s in scores), sum(s.linked for s in scores))
+    recall = ratio(sum(s.found for s in scores), present)
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1(precision, recall),
+        "groups": len(scores),
+        "present": present,
+    }
 
 
 def frame_pairs(frames: list[int], spread: int = 4) -> list[tuple[int, int]]:

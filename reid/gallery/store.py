@@ -45,7 +45,10 @@ REVISION = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
-_ENTRY_COLUMNS = [c for c in PERSONS.c if c.name not in ("embedding", "crop")]
+# An entry as read back: every column but the embedding, and whether a crop was kept.
+_ENTRIES = sa.select(
+    *(c for c in PERSONS.c if c.name not in ("embedding", "crop")), PERSONS.c.crop.is_not(None).label("has_crop")
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class StoredPerson:
     has_crop: bool
 
 
-def _entry(row: sa.Row, has_crop: bool) -> StoredPerson:
+def _entry(row: sa.Row) -> StoredPerson:
     return StoredPerson(
         person_id=row.person_id,
         model=row.model,
@@ -69,7 +72,7 @@ def _entry(row: sa.Row, has_crop: bool) -> StoredPerson:
         metadata=json.loads(row.metadata),
         bbox=json.loads(row.bbox),
         created=row.created,
-        has_crop=has_crop,
+        has_crop=bool(row.has_crop),
     )
 
 
@@ -267,31 +270,28 @@ class Gallery:
 
     def get(self, person_id: str) -> StoredPerson | None:
         """One stored person, or None."""
-        query = sa.select(*_ENTRY_COLUMNS, PERSONS.c.crop.is_not(None).label("has_crop")).where(
-            PERSONS.c.person_id == person_id
-        )
+        query = _ENTRIES.where(PERSONS.c.person_id == person_id)
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
-        return None if row is None else _entry(row, bool(row.has_crop))
+        return None if row is None else _entry(row)
 
     def page(self, offset: int, limit: int) -> tuple[list[StoredPerson], int]:
         """Stored persons oldest first, ``limit`` from ``offset``, and how many there are."""
-        query = (
-            sa.select(*_ENTRY_COLUMNS, PERSONS.c.crop.is_not(None).label("has_crop"))
-            .order_by(PERSONS.c.created, PERSONS.c.person_id)
-            .offset(offset)
-            .limit(limit)
-        )
+        query = _ENTRIES.order_by(PERSONS.c.created, PERSONS.c.person_id).offset(offset).limit(limit)
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
             total = connection.execute(sa.select(sa.func.count()).select_from(PERSONS)).scalar_one()
-        return [_entry(row, bool(row.has_crop)) for row in rows], int(total)
+        return [_entry(row) for row in rows], int(total)
 
     def crops(self) -> Iterator[tuple[str, str, bytes]]:
         """``(person_id, model, crop JPEG)`` of every person whose crop was kept."""
         query = sa.select(PERSONS.c.person_id, PERSONS.c.model, PERSONS.c.crop).where(PERSONS.c.crop.is_not(None))
         with self.engine.connect() as connection:
             yield from ((row.person_id, row.model, row.crop) for row in connection.execute(query).all())
+
+    def __len__(self) -> int:
+        """Persons of this gallery's model as of the last read (a search reads first)."""
+        return len(self._index)
 
     def counts(self) -> tuple[int, int]:
         """``(entries of this gallery's model, entries of other models)``."""

@@ -15,8 +15,6 @@ from pydantic import BaseModel, Field, model_validator
 # The runtimes, one vocabulary for both roles: ultralytics runs YOLO files and export folders,
 # torchreid runs its .pth state dicts, onnx and openvino run exported graphs and Intel's IRs.
 Backend = Literal["ultralytics", "torchreid", "onnx", "openvino"]
-DETECTOR_BACKENDS: tuple[Backend, ...] = ("ultralytics", "openvino")
-EMBEDDER_BACKENDS: tuple[Backend, ...] = ("torchreid", "onnx", "openvino")
 # Backends that can run on a GPU (REID_DEVICE=cuda); the others always run on the CPU.
 GPU_BACKENDS: tuple[Backend, ...] = ("ultralytics", "torchreid")
 # What ultralytics runs as a PyTorch network (on any device); its exports run on the CPU.

@@ -15,14 +15,13 @@ from typing import Any
 import numpy as np
 from starlette.responses import JSONResponse, Response
 
-from reid.config import Settings
+from reid.config import MiB, Settings
 from reid.core.images import ImageHeader, decode, read_upload_header
 from reid.core.pipeline import ReIDPipeline, build_response
 from reid.errors import RequestError, TimedOut, TooLarge, Unavailable
 from reid.schemas import CompareResponse, GroupResponse
 from reid.serving.memory import ByteBudget, MemoryReleaser
 
-MiB = 1 << 20
 # The decoded images, in upload order -> what the endpoint returns
 Work = Callable[[list[np.ndarray]], Awaitable[Any]]
 

@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from reid.config import Settings
 from reid.core.boxes import crop, pad_boxes
-from reid.core.pipeline import Persons, ReIDPipeline
+from reid.core.pipeline import Persons, ReIDPipeline, person_list
 from reid.core.visualize import encode_jpeg
 from reid.errors import BadForm, NotFound, RequestError
 from reid.gallery.store import Gallery, StoredPerson
@@ -129,9 +129,9 @@ class GalleryHandler:
         self.pipeline = pipeline
         self.gallery = gallery
 
-    async def enrol(self, image: np.ndarray, bbox: str | None, label: str | None, metadata: str | None) -> GalleryEntry:
-        """Store the person in ``bbox``, or the image's one matchable person."""
-        box = _field(parse_bbox, bbox, "bbox")
+    async def enrol(self, image: np.ndarray, box: list[int] | None, label: str | None, metadata: dict) -> GalleryEntry:
+        """Store the person in ``box`` (checked by :func:`parse_bbox`), or the image's one
+        matchable person."""
         height, width = image.shape[:2]
         if box is not None:
             if box[2] > width or box[3] > height:
@@ -158,35 +158,31 @@ class GalleryHandler:
             self.gallery.add,
             person.embeddings[0],
             person.boxes[0].tolist(),
-            _field(parse_label, label, "label"),
-            _field(parse_metadata, metadata, "metadata"),
+            label,
+            metadata,
             kept,
         )
         return entry(stored)
 
-    async def search(self, image: np.ndarray, top_k: str | int | None, threshold: float | None) -> SearchResponse:
+    async def search(self, image: np.ndarray, top_k: int | None, threshold: float | None) -> SearchResponse:
         """Every person of the image with its best gallery matches."""
-        k = _field(parse_top_k, None if top_k is None else str(top_k), "top_k") or DEFAULT_TOP_K
+        k = top_k or DEFAULT_TOP_K
         chosen = self.pipeline.threshold if threshold is None else threshold
         found = (await self.pipeline.persons([image]))[0]
         assert found.embeddings is not None
-        hits = await asyncio.to_thread(self.gallery.search, found.embeddings, k, chosen)
+        embeddings = found.embeddings
+        hits, size = await asyncio.to_thread(lambda: (self.gallery.search(embeddings, k, chosen), len(self.gallery)))
         matches_of = dict(zip(np.flatnonzero(found.matchable).tolist(), hits))
         persons = [
             SearchPerson(
-                index=i,
-                bbox=found.boxes[i].tolist(),
-                confidence=round(float(found.confidence[i]), 6),
-                matchable=not found.reason[i],
-                not_matchable_reason=found.reason[i] or None,
+                **person.model_dump(),
                 matches=[
                     GalleryMatch(person_id=key, label=label, similarity=round(min(similarity, 1.0), 6))
-                    for key, label, similarity in matches_of.get(i, [])
+                    for key, label, similarity in matches_of.get(person.index, [])
                 ],
             )
-            for i in range(len(found.boxes))
+            for person in person_list(found)
         ]
-        size, _ = await asyncio.to_thread(self.gallery.counts)
         return SearchResponse(
             persons=persons, threshold=chosen, top_k=k, gallery_size=size, models=self.pipeline.models
         )
@@ -203,16 +199,6 @@ class GalleryHandler:
                 piece, (max(1, round(piece.shape[1] * scale)), CROP_HEIGHT), interpolation=cv2.INTER_AREA
             )
         return encode_jpeg(piece, quality=95)
-
-
-def _field(parse: Callable[[str], object], text: str | None, name: str):
-    """``parse(text)``, its ValueError as a BadForm naming the field; None for None."""
-    if text is None:
-        return None
-    try:
-        return parse(text)
-    except ValueError as error:
-        raise BadForm(str(error), field=name) from error
 
 
 def gallery_routes(gallery: Callable[[], Gallery]) -> list[BaseRoute]:

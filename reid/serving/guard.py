@@ -22,9 +22,11 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from types import MappingProxyType
 from typing import Any
 
 from python_multipart.exceptions import MultipartParseError
@@ -52,8 +54,9 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_TEXT_BYTES = 8192  # the largest text field: 4 kB of gallery metadata, escaped
-# The scope key under which the guard passes the checked text fields, as sent, to the endpoint.
-TEXT_FIELDS = "reid.text_fields"
+# The text fields of the request being answered, as the guard's validators read them: set by the
+# guard, read by endpoints that need more than BentoML's reading (a request runs in one context).
+FORM_VALUES: ContextVar[Mapping[str, object]] = ContextVar("reid_form_values", default=MappingProxyType({}))
 # File names end up in BentoML's temporary file names: keep them well inside a file system's 255.
 MAX_FILENAME_BYTES = 128
 # A body gets this long before the minimum upload rate applies.
@@ -180,10 +183,10 @@ class RequestGuard:
             return
         self.in_flight += 1
         try:
-            # The text fields as sent, for endpoints that need the text itself: BentoML hands an
-            # API each value JSON-decoded where it parses as JSON (a label "1e3" would be 1000.0).
-            texts = {part.name: part.data.decode("utf-8", "replace") for part in parts if not part.is_file}
-            scope = {**scope, "headers": _normalised(headers, boundary, len(body)), TEXT_FIELDS: texts}
+            # The text fields as the validators read them, for endpoints that need more than
+            # BentoML's reading (it JSON-decodes each value that parses: a label "1e3" is 1000.0).
+            FORM_VALUES.set({part.name: part.value for part in parts if not part.is_file})
+            scope = {**scope, "headers": _normalised(headers, boundary, len(body))}
             await self._forward(scope, _replay(body, receive), send)
         finally:
             self.in_flight -= 1
@@ -274,7 +277,7 @@ def _too_large(max_bytes: int) -> TooLarge:
 def known_route(app: Any) -> Callable[[Scope], bool]:
     """Whether a request is for one of a Starlette app's routes (any method) or a file its
     static mounts hold; an app without routes knows every path."""
-    from starlette.routing import Match, Mount
+    from starlette.routing import Mount
     from starlette.staticfiles import StaticFiles
 
     routes = getattr(app, "routes", None)
@@ -314,6 +317,7 @@ class FormPart:
     name: str
     filename: bytes | None
     data: bytearray = field(default_factory=bytearray)  # a file's bytes; a text value's, up to MAX_TEXT_BYTES + 1
+    value: object = None  # a text value as its validator read it
 
     @property
     def is_file(self) -> bool:
@@ -343,7 +347,7 @@ def check_form(body: bytes, boundary: bytes, form: UploadForm) -> list[FormPart]
             if len(part.data) > MAX_TEXT_BYTES:
                 raise BadForm(f"longer than {MAX_TEXT_BYTES} bytes", field=name)
             try:
-                form.text_fields[name](part.data.decode("utf-8", "replace"))
+                part.value = form.text_fields[name](part.data.decode("utf-8", "replace"))
             except ValueError as error:
                 raise BadForm(str(error), field=name) from error
     for name in form.file_fields:

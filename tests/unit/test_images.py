@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reid.core.images import decode_image, downscale_to_max_side
+from reid.core.images import decode_image
 from reid.errors import BadImage, TooLarge, UnsupportedImage
 from tools.hostile import encode, png_header_only
 from tools.samples import gradient, jpeg_with_orientation
@@ -148,15 +148,6 @@ def test_pixel_and_byte_caps():
 def test_extreme_shapes_decode(size):
     width, height = size
     assert decode(encode(Image.new("RGB", size, (10, 20, 30)), "PNG")).shape == (height, width, 3)
-
-
-def test_downscale_keeps_aspect_and_reports_scale():
-    image = np.zeros((1080, 1920, 3), np.uint8)
-    small, (sx, sy) = downscale_to_max_side(image, 640)
-    assert small.shape == (360, 640, 3)
-    assert sx == pytest.approx(640 / 1920) and sy == pytest.approx(360 / 1080)
-    same, scale = downscale_to_max_side(small, 640)
-    assert same is small and scale == (1.0, 1.0)
 
 
 def test_icc_profiled_image_decodes():
