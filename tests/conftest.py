@@ -4,12 +4,18 @@
 (``make test-fast``). ``tests/e2e`` runs the real models and ``bentoml serve``; it needs
 ``../shared`` (override with ``REID_SHARED_DIR``): under ``CI=true`` its absence fails the run,
 elsewhere those tests skip with the reason.
+
+Every process the tests start carries ``REID_TEST_RUN=<this session's token>`` in its
+environment; one still alive at the end of the session (a server's worker orphaned by a kill,
+a throwaway PostgreSQL) fails the run, named, and is killed.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -24,11 +30,38 @@ os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 os.environ["YOLO_OFFLINE"] = "1"
 os.environ.setdefault("BENTOML_HOME", tempfile.mkdtemp(prefix="reid-test-bentoml-"))
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="reid-test-yolo-"))
+# Inherited by every process the tests start, scripts' servers and their workers included.
+TEST_RUN_MARK = ("REID_TEST_RUN", uuid.uuid4().hex)
+os.environ[TEST_RUN_MARK[0]] = TEST_RUN_MARK[1]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     if IN_CI and not MODELS.is_dir():
         raise pytest.UsageError(f"CI=true but the shared models are missing at {MODELS}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After every fixture's teardown: no process a test started may still be running."""
+    from tools.processes import kill_all, leftover_processes, name_of
+
+    left = leftover_processes(mark=TEST_RUN_MARK)
+    if not left:
+        return
+    names = [name_of(proc) for proc in left]
+    survivors = kill_all(left)
+    lines = [f"still running at the end, started by the tests (killed now): {len(left)}", *names]
+    lines += [f"and still alive after SIGKILL: {name_of(proc)}" for proc in survivors]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_sep("=", "processes left running", red=True, bold=True)
+        for line in lines:
+            reporter.write_line(line, red=True)
+    else:
+        print("\n".join(lines), file=sys.stderr)
+    if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """A throwaway PostgreSQL server on a loopback port, for the gallery's server-engine tests and
-benchmarks: ``initdb`` into a temporary folder, ``pg_ctl start``, and gone afterwards."""
+benchmarks: ``initdb`` into a temporary folder, ``pg_ctl start``, and gone afterwards: stopped by
+``pg_ctl stop``, and its postmaster with every backend killed should any outlive that."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tools.processes import free_port
+from tools.processes import LeftoverProcessError, free_port, kill_all, name_of, remember, wait_gone
 
 
 def postgres_binaries() -> Path | None:
@@ -43,10 +44,43 @@ def postgres_server() -> Iterator[str]:
 
     run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
     options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={folder} -c fsync=on"
-    run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start")
+    postmaster = None
     try:
+        run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start")
+        postmaster = postmaster_process(data)
+        process_tree(postmaster)
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
+        postmaster = postmaster or postmaster_process(data)
+        tree = process_tree(postmaster)
         with contextlib.suppress(subprocess.SubprocessError):
             run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        left = kill_all(wait_gone(tree, timeout=10))
         shutil.rmtree(folder, ignore_errors=True)
+        if left:
+            raise LeftoverProcessError(f"PostgreSQL still running: {'; '.join(name_of(p) for p in left)}")
+
+
+def postmaster_process(data: Path):
+    """The running postmaster of a data folder (its pid is the first line of postmaster.pid), or None."""
+    import psutil
+
+    try:
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+        return psutil.Process(pid)
+    except (OSError, IndexError, ValueError, psutil.Error):
+        return None
+
+
+def process_tree(proc) -> list:
+    """A process and its descendants, remembered for the test session's leftover check."""
+    import psutil
+
+    if proc is None:
+        return []
+    try:
+        tree = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return []
+    remember(tree)
+    return tree

@@ -17,7 +17,7 @@ from reid.evaluation.datasets import load_mot_sequence
 from reid.evaluation.scoring import best_identities
 from reid.gallery.store import Gallery
 from reid.schemas import GalleryEntry
-from tools.processes import serve_bentoml
+from tools.processes import alive, describe, serve_bentoml
 from tools.shared import DATA
 
 
@@ -150,7 +150,18 @@ def test_a_write_survives_a_killed_server_and_the_key_guards_every_route(model_s
         with ReIDClient(server.url, api_key="k3y") as client:
             entry = client.enrol(hall.frames[1], bbox=box(truth, 2), label="kept")
         assert entry.has_crop
-        server.kill()  # right after the 200: no shutdown, nothing flushed on the way out
+        named = server.processes()
+        # The entry's one worker answered the enrolment and wrote it; "main" is the arbiter.
+        wrote = [pid for name, pid in named.items() if name.startswith("ReID#")]
+        assert len(wrote) == 1 and "main" in named, named
+        every = server.tree()
+        assert {named["main"], *wrote} <= {proc.pid for proc in every}
+        # Right after the 200, every process of the server at once (SIGKILL): no shutdown,
+        # nothing flushed on the way out, no worker left holding the gallery open.
+        server.kill()
+        assert [describe(proc) for proc in every if alive(proc)] == []
+        with pytest.raises(httpx.TransportError):
+            httpx.get(server.url + "/livez", timeout=5)
     with serve_bentoml(env=env) as again:
         url = again.url
         image = {"image": ("a.jpg", hall.frames[3].read_bytes(), "image/jpeg")}
