@@ -59,7 +59,7 @@ class Settings(BaseSettings):
         " matches that person's (a partial view; 0: off).",
     )
     min_person_height: int = Field(
-        32, ge=0, description="Persons shorter than this (uploaded-image pixels) are reported but not matched."
+        24, ge=0, description="Persons shorter than this (uploaded-image pixels) are reported but not matched."
     )
     min_person_aspect: float = Field(
         1.0, ge=0.0, description="Persons whose box height / width is under this are reported but not matched."

@@ -11,8 +11,9 @@ service's figures over its plain pipeline's as ratios. Each system runs alone on
 while it is measured.
 
 --variant NAME:KEY=VALUE,...   also measure the service with these REID_ settings
---plain NAME=DETECTOR,EMBEDDER,CONFIDENCE
+--plain NAME=DETECTOR[+LARGE],EMBEDDER,CONFIDENCE
                                the plain pipeline for variant NAME, with these files of --models
+                               (+LARGE: a second detector for the tall persons, as the default has)
 """
 
 from __future__ import annotations
@@ -22,13 +23,20 @@ import json
 import sys
 from pathlib import Path
 
-from reid.models.sources import DEFAULT_DETECTOR, DEFAULT_EMBEDDER, calibrated
+from reid.models.sources import (
+    DEFAULT_DETECTOR,
+    DEFAULT_EMBEDDER,
+    DEFAULT_LARGE_PERSON_DETECTOR,
+    LARGE_PERSON_HEIGHT,
+    calibrated,
+)
 from tools.load import closed_loop, folder_pairs, measure_load, mot17_pairs, pair_requests
 from tools.processes import MemoryWatch, ServerProcess, free_port, serve_bentoml
 
 # The default models' original files: the plain pipeline runs them as a plain script would.
 # The detector's confidence is the service's: the one calibrated for it.
-DEFAULT_PLAIN = f"{DEFAULT_DETECTOR},{DEFAULT_EMBEDDER},{calibrated(DEFAULT_DETECTOR, 'confidence')}"
+DEFAULT_CONFIDENCE = calibrated(DEFAULT_DETECTOR, "confidence")
+DEFAULT_PLAIN = f"{DEFAULT_DETECTOR}+{DEFAULT_LARGE_PERSON_DETECTOR},{DEFAULT_EMBEDDER},{DEFAULT_CONFIDENCE}"
 
 
 def measure(name: str, server: ServerProcess | None, url: str, pairs, args) -> dict:
@@ -58,8 +66,14 @@ def start_plain(models: Path, detector: str, embedder: str, confidence: str) -> 
         "--workers",
         "1",
     ]
+    detector, _, large = detector.partition("+")
     env = {
         "PLAIN_DETECTOR": str(models / detector),
+        **(
+            {"PLAIN_LARGE_DETECTOR": str(models / large), "PLAIN_LARGE_HEIGHT": str(LARGE_PERSON_HEIGHT)}
+            if large
+            else {}
+        ),
         "PLAIN_EMBEDDER": str(models / embedder),
         "PLAIN_CONFIDENCE": confidence,
         "YOLO_OFFLINE": "1",

@@ -8,6 +8,10 @@
 --scenes DIR     MOT-style sequences: frame pairs through the whole pipeline; end-to-end match
                  precision, recall (a person the detector missed is a miss) and F1, the recall
                  over persons detected in both frames, detector recall and precision, ms per compare
+--kinds SHARED   the scene benchmark built from SHARED's data (reid.evaluation.kinds): street,
+                 indoor, crowded-frontal, small-distant, each end to end; the worst kind is the headline
+--kind NAME=DIR  one more kind: MOT-style sequences in DIR (DIR,DIR... for several folders), or
+                 NAME=views:DIR for labelled photos, each paired with a synthetic second view
 --url URL        run the scenes against a running server instead (crops always run in process)
 --grid K=V,V     evaluate every combination of settings (e.g. embedder_model=a,b containment=0,0.8)
 --set K=V        one setting for every run
@@ -23,6 +27,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +39,7 @@ from reid.core.images import read_rgb
 from reid.core.matching import cosine_similarity
 from reid.core.pipeline import PairAnalysis, build_response
 from reid.evaluation.datasets import CropSet, MotSequence, load_crop_set, mot_sequences
+from reid.evaluation.kinds import build_kinds, parse_kind
 from reid.evaluation.scoring import (
     compare_episodes,
     episode_curves,
@@ -66,8 +72,9 @@ def evaluate_crops(crop_set: CropSet, embed) -> tuple[dict, np.ndarray]:
     return {**metrics, "ms_per_crop": ms_per_crop}, curve
 
 
-def scene_jobs(root: Path) -> list[tuple[MotSequence, int, int]]:
-    return [(seq, a, b) for seq in mot_sequences(root) for a, b in frame_pairs(seq.frame_numbers())]
+def scene_jobs(roots: list[Path]) -> list[tuple[MotSequence, int, int]]:
+    sequences = [seq for root in roots for seq in mot_sequences(root)]
+    return [(seq, a, b) for seq in sequences for a, b in frame_pairs(seq.frame_numbers())]
 
 
 async def analyse_scenes(jobs, pipeline) -> tuple[list[PairAnalysis], float]:
@@ -138,17 +145,18 @@ def run_variant(overrides: dict[str, str], args) -> dict:
     for name, curve in curves.items():
         crops[name].update({f"match_{key}": at(values, threshold) for key, values in curve.items()})
     scenes = {}
-    for folder in args.scenes:
-        jobs = scene_jobs(folder)
+    for name, roots in args.scene_sets.items():
+        jobs = scene_jobs(roots)
         if args.url:
-            scenes[folder.name] = scene_figures(jobs, remote_responses(jobs, args.url, args.threshold))
+            scenes[name] = scene_figures(jobs, remote_responses(jobs, args.url, args.threshold))
             continue
         analyses, ms = asyncio.run(analyse_scenes(jobs, pipeline))
-        scenes[folder.name] = {
+        scenes[name] = {
             **scene_figures(jobs, [build_response(a, threshold, pipeline.models) for a in analyses]),
             "ms_per_compare": ms,
         }
-        curves[folder.name] = scene_curves(jobs, analyses, pipeline.models)
+        curves[name] = scene_curves(jobs, analyses, pipeline.models)
+    kinds = {name: scenes[name]["f1"] for name in args.kind_names}
     return {
         "settings": overrides,
         "models": pipeline.models.model_dump(),
@@ -156,6 +164,7 @@ def run_variant(overrides: dict[str, str], args) -> dict:
         "calibration": calibration,
         "crops": crops,
         "scenes": scenes,
+        "worst_kind": min(kinds, key=kinds.__getitem__) if kinds else None,
         "curves": {
             name: {key: [round(float(v), 4) for v in values] for key, values in curve.items()}
             for name, curve in curves.items()
@@ -189,6 +198,23 @@ def markdown(results: list[dict]) -> str:
         head += [k for k in row if k not in head]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row.get(k, "") for k in head) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def kinds_markdown(results: list[dict], kinds: list[str]) -> str:
+    """Per variant, each kind's end-to-end F1 (precision, recall) and detector figures, and the worst kind."""
+    head = ["variant", "worst kind F1", *kinds, *(f"{kind} detector R / P / merged" for kind in kinds)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for result in results:
+        figures = [result["scenes"][kind] for kind in kinds]
+        worst = result["worst_kind"]
+        cells = [
+            " ".join(f"{k}={v}" for k, v in result["settings"].items()) or "default",
+            f"{result['scenes'][worst]['f1']:.3f} ({worst})",
+            *(f"{m['f1']:.3f} ({m['precision']:.3f}, {m['recall']:.3f})" for m in figures),
+            *(f"{m['detector_recall']:.3f} / {m['detector_precision']:.3f} / {m['merged_rate']:.3f}" for m in figures),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -234,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--crops", type=Path, action="append", default=[])
     parser.add_argument("--scenes", type=Path, action="append", default=[])
+    parser.add_argument("--kinds", type=Path, metavar="SHARED", help="the scene benchmark, built from SHARED's data")
+    parser.add_argument("--kind", action="append", default=[], metavar="NAME=DIR")
     parser.add_argument("--url")
     parser.add_argument("--threshold", type=float, help="override every variant's default threshold")
     parser.add_argument("--set", dest="fixed", action="append", default=[], metavar="KEY=VALUE")
@@ -242,13 +270,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--calibrate", type=Path, metavar="CROPS_DIR")
     args = parser.parse_args(argv)
-    if not args.crops and not args.scenes:
-        parser.error("give --crops and/or --scenes")
+    if not args.crops and not args.scenes and not args.kinds and not args.kind:
+        parser.error("give --crops, --scenes and/or --kinds, --kind")
     if args.calibrate and args.calibrate not in args.crops:
         parser.error("--calibrate takes one of the --crops folders")
-
-    results = [run_variant(overrides, args) for overrides in variants(args.grid, parse_settings(args.fixed))]
+    with tempfile.TemporaryDirectory(prefix="reid-kinds-") as scratch:
+        kinds = build_kinds(args.kinds, Path(scratch) / "kinds") if args.kinds else {}
+        kinds.update(parse_kind(text, Path(scratch)) for text in args.kind)
+        args.kind_names = list(kinds)
+        args.scene_sets = {**kinds, **{folder.name: [folder] for folder in args.scenes}}
+        results = [run_variant(overrides, args) for overrides in variants(args.grid, parse_settings(args.fixed))]
     print(markdown(results))
+    if kinds:
+        print(kinds_markdown(results, args.kind_names))
     if args.calibrate:
         if len(results) != 1:
             parser.error("--calibrate takes one variant")

@@ -7,6 +7,8 @@ script would run it:
 
 - detector: an ultralytics file or export folder through ``YOLO(...).predict``; an OpenVINO IR
   person detector (Intel's) through OpenVINO with its input stretched to the network's size;
+  with ``PLAIN_LARGE_DETECTOR``, both, one after the other, fused by person height with the
+  service's rule (``reid.core.fusion``);
 - embedder: a torchreid ``.pth`` through torchreid's ``FeatureExtractor``; an OpenVINO IR
   (Intel's) through OpenVINO, one crop per call, with OpenVINO's default settings.
 
@@ -27,6 +29,10 @@ from PIL import Image
 DETECTOR = os.environ["PLAIN_DETECTOR"]
 EMBEDDER = os.environ["PLAIN_EMBEDDER"]
 CONFIDENCE = float(os.environ.get("PLAIN_CONFIDENCE", "0.25"))
+# Optional: a YOLO file for the tall persons, fused by height as the service fuses them.
+LARGE_DETECTOR = os.environ.get("PLAIN_LARGE_DETECTOR")
+LARGE_CONFIDENCE = float(os.environ.get("PLAIN_LARGE_CONFIDENCE", "0.25"))
+LARGE_HEIGHT = float(os.environ.get("PLAIN_LARGE_HEIGHT", "80"))
 app = FastAPI()
 
 
@@ -36,25 +42,47 @@ def openvino_model(path: str):
     return openvino.Core().compile_model(path, "CPU")
 
 
-if DETECTOR.endswith(".xml"):
-    detector_network = openvino_model(DETECTOR)
-    _, _, DETECTOR_HEIGHT, DETECTOR_WIDTH = detector_network.inputs[0].shape
+def detector(path: str, confidence: float):
+    """``image -> (N, 5)`` rows of x1, y1, x2, y2, score in image pixels, for one detector file."""
+    if path.endswith(".xml"):
+        network = openvino_model(path)
+        _, _, height, width = network.inputs[0].shape
 
-    def persons(image: Image.Image) -> list[list[int]]:
-        bgr = np.array(image.resize((DETECTOR_WIDTH, DETECTOR_HEIGHT)))[:, :, ::-1]
-        boxes = detector_network(bgr.transpose(2, 0, 1)[None].astype(np.float32))["boxes"]
-        boxes = boxes[boxes[:, 4] >= CONFIDENCE]
-        sx, sy = image.width / DETECTOR_WIDTH, image.height / DETECTOR_HEIGHT
-        return [[int(x1 * sx), int(y1 * sy), int(x2 * sx), int(y2 * sy)] for x1, y1, x2, y2, _ in boxes]
+        def rows(image: Image.Image) -> np.ndarray:
+            bgr = np.array(image.resize((width, height)))[:, :, ::-1]
+            boxes = network(bgr.transpose(2, 0, 1)[None].astype(np.float32))["boxes"]
+            boxes = boxes[boxes[:, 4] >= confidence]
+            return boxes * np.array([image.width / width, image.height / height] * 2 + [1], np.float32)
 
-else:
+        return rows
     from ultralytics import YOLO
 
-    yolo = YOLO(DETECTOR, task="detect")
+    yolo = YOLO(path, task="detect")
 
-    def persons(image: Image.Image) -> list[list[int]]:
-        result = yolo.predict(np.array(image)[:, :, ::-1], classes=[0], conf=CONFIDENCE, verbose=False)[0]
-        return [[int(v) for v in box] for box in result.boxes.xyxy.tolist()]
+    def rows(image: Image.Image) -> np.ndarray:
+        result = yolo.predict(np.array(image)[:, :, ::-1], classes=[0], conf=confidence, verbose=False)[0]
+        return np.concatenate([result.boxes.xyxy.numpy(), result.boxes.conf.numpy()[:, None]], axis=1)
+
+    return rows
+
+
+small_persons = detector(DETECTOR, CONFIDENCE)
+if LARGE_DETECTOR:
+    from reid.core.fusion import fuse_by_height
+
+    large_persons = detector(LARGE_DETECTOR, LARGE_CONFIDENCE)
+
+    def found(image: Image.Image) -> np.ndarray:
+        # The same rule as the service: persons from LARGE_HEIGHT pixels tall at YOLO's 640 input.
+        min_height = LARGE_HEIGHT / min(640 / image.width, 640 / image.height)
+        return fuse_by_height(small_persons(image), large_persons(image), min_height)
+
+else:
+    found = small_persons
+
+
+def persons(image: Image.Image) -> list[list[int]]:
+    return [[int(v) for v in row[:4]] for row in found(image)]
 
 
 if EMBEDDER.endswith(".xml"):

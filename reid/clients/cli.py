@@ -168,6 +168,7 @@ def list_models(_: argparse.Namespace) -> int:
     import bentoml
     from bentoml.exceptions import NotFound
 
+    from reid.models.specs import describe_spec
     from reid.models.store import DETECTOR_NAME, EMBEDDER_NAME
 
     for name in (DETECTOR_NAME, EMBEDDER_NAME):
@@ -180,9 +181,7 @@ def list_models(_: argparse.Namespace) -> int:
         for model in sorted(versions, key=lambda m: m.info.creation_time, reverse=True):
             metadata: dict[str, Any] = dict(model.info.metadata)
             spec = metadata.get("spec", {})
-            keys = ("architecture", "backend", "confidence", "threshold", "quantized")
-            details = ", ".join(f"{k} {spec[k]}" for k in keys if k in spec)
-            print(f"{model.tag}  {details}  ({metadata.get('source', '')})")
+            print(f"{model.tag}  {describe_spec(spec)}  ({metadata.get('source', '')})")
     return 0
 
 

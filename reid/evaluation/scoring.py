@@ -13,6 +13,8 @@ from reid.schemas import CompareResponse, GroupResponse
 
 MIN_IOU = 0.5
 MIN_VISIBILITY = 0.5
+# A box overlapping two labelled persons at least this much (IoU) each is one box across two people.
+MERGED_IOU = 0.3
 
 
 def assigned_identities(boxes: np.ndarray, truth: GroundTruth, min_iou: float = MIN_IOU) -> np.ndarray:
@@ -54,6 +56,7 @@ class PairScore:
     detected_persons: int  # of those, detected (one-to-one, IoU >= 0.5)
     detections: int  # boxes the detector gave, not counting those on ignored people
     true_detections: int  # of those, on a labelled person (one-to-one, IoU >= 0.5, any visibility)
+    merged: int  # boxes across two labelled persons (IoU >= MERGED_IOU with each)
 
     @property
     def precision(self) -> float:
@@ -76,6 +79,14 @@ def detection_counts(boxes: np.ndarray, truth: GroundTruth) -> tuple[int, int]:
     if len(spare) and len(truth.ignored):
         on_ignored = int((box_iou(spare, truth.ignored).max(axis=1) >= MIN_IOU).sum())
     return len(boxes) - on_ignored, int((identities >= 0).sum())
+
+
+def merged_boxes(boxes: np.ndarray, truth: GroundTruth) -> int:
+    """How many of the ``(N, 4)`` boxes overlap two or more labelled persons (any visibility) at
+    IoU >= ``MERGED_IOU`` each: one box drawn across neighbours."""
+    if len(boxes) == 0 or len(truth.ids) == 0:
+        return 0
+    return int(((box_iou(boxes, truth.boxes) >= MERGED_IOU).sum(axis=1) >= 2).sum())
 
 
 def score_pair(response: CompareResponse, truth1: GroundTruth, truth2: GroundTruth) -> PairScore:
@@ -109,6 +120,7 @@ def score_pair(response: CompareResponse, truth1: GroundTruth, truth2: GroundTru
         detected_persons=int((detected1 >= 0).sum() + (detected2 >= 0).sum()),
         detections=detections1 + detections2,
         true_detections=true1 + true2,
+        merged=merged_boxes(boxes1, truth1) + merged_boxes(boxes2, truth2),
     )
 
 
@@ -124,17 +136,21 @@ def f1(precision: float, recall: float) -> float:
 
 def total(scores: list[PairScore]) -> dict[str, float]:
     """Micro-averaged figures over many pairs: end-to-end precision, recall and F1 of the
-    matches, the recall over persons detected in both frames, and the detector's recall (of
-    visible persons) and precision."""
+    matches, precision with the matches on no labelled person counted wrong (``strict``), the
+    recall over persons detected in both frames, and the detector's recall (of visible
+    persons), precision and share of boxes across two persons."""
     precision = ratio(sum(s.correct for s in scores), sum(s.matches for s in scores))
+    matches = sum(s.matches + s.unlabelled for s in scores)
     recall = ratio(sum(s.found for s in scores), sum(s.present for s in scores))
     return {
         "precision": precision,
         "recall": recall,
         "f1": f1(precision, recall),
+        "precision_strict": ratio(sum(s.correct for s in scores), matches),
         "recall_detected": ratio(sum(s.found_detected for s in scores), sum(s.detected for s in scores)),
         "detector_recall": ratio(sum(s.detected_persons for s in scores), sum(s.truth_persons for s in scores)),
         "detector_precision": ratio(sum(s.true_detections for s in scores), sum(s.detections for s in scores)),
+        "merged_rate": ratio(sum(s.merged for s in scores), sum(s.detections for s in scores)),
         "pairs": len(scores),
         "present": sum(s.present for s in scores),
         "matches": sum(s.matches for s in scores),

@@ -7,6 +7,8 @@ Two backends behind one interface, ``detect(images) -> list of (N, 5)``:
 - ``openvino``: an OpenVINO IR whose ``boxes`` output is ``(N, 5)`` x1, y1, x2, y2, score in
   input pixels, already suppressed (Intel's Open Model Zoo person detectors, e.g.
   person-detection-0203 and -0303).
+
+A spec with ``large_persons`` runs two of them side by side (:class:`TwoScaleDetector`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
+from reid.core.fusion import fuse_by_height
 from reid.models.specs import DetectorSpec, device_for
 
 PERSON_CLASS = 0  # COCO
@@ -68,7 +72,34 @@ def open_detector(folder: Path, spec: DetectorSpec, options: DetectorOptions) ->
     }
     if spec.backend not in backends:
         raise ValueError(f"no detector backend {spec.backend!r}; known: {', '.join(backends)}")
+    if spec.large_persons is not None:
+        small = open_detector(folder, spec.model_copy(update={"large_persons": None}), options)
+        large_options = replace(options, confidence=spec.large_persons.confidence)
+        large = open_detector(folder, spec.large_persons, large_options)
+        return TwoScaleDetector(small, large, spec, options.max_detections)
     return backends[spec.backend](Path(folder) / spec.weights, spec, options)
+
+
+class TwoScaleDetector:
+    """Two detectors on every image: the spec's own network for persons shorter than
+    ``large_person_height`` pixels at the second network's input, the second for the taller
+    ones (:func:`reid.core.fusion.fuse_by_height`)."""
+
+    def __init__(self, small: Detector, large: Detector, spec: DetectorSpec, max_detections: int) -> None:
+        self.small, self.large, self.spec = small, large, spec
+        self.max_detections = max_detections
+
+    def detect(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """See :meth:`Detector.detect`."""
+        found = zip(images, self.small.detect(images), self.large.detect(images))
+        return [
+            fuse_by_height(small, large, self.min_height(image.shape))[: self.max_detections]
+            for image, small, large in found
+        ]
+
+    def min_height(self, shape: tuple[int, ...]) -> float:
+        """The height, in pixels of an ``(H, W, ...)`` image, from which on the large network's boxes count."""
+        return self.spec.large_person_height / input_scale(shape, self.large.spec)
 
 
 class UltralyticsDetector:
@@ -104,13 +135,14 @@ class UltralyticsDetector:
     def _rows(self, result, shape: tuple[int, ...]) -> np.ndarray:
         boxes = result.boxes
         rows = np.concatenate([boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy()[:, None]], axis=1)
-        # min_box_side is in network-input pixels: the image's scale inside the letterbox.
-        scale = min(self.spec.input_width / shape[1], self.spec.input_height / shape[0])
-        return _without_small(rows.astype(np.float32), self.min_box_side / scale)
+        # min_box_side is in network-input pixels.
+        return _without_small(rows.astype(np.float32), self.min_box_side / input_scale(shape, self.spec))
 
 
 class OpenVinoDetector:
-    """An OpenVINO IR with a ``boxes`` output of ``(N, 5)`` rows in input pixels.
+    """An OpenVINO IR: Intel's person detectors (a ``boxes`` output of ``(N, 5)`` rows in input
+    pixels) or an ultralytics YOLO export (``(1, 4 + C, N)`` centre, size and class scores,
+    suppressed here as ultralytics does).
 
     The network has a static batch of 1; the images of a call run side by side in OpenVINO's
     throughput streams (one core each here), which takes less CPU per image than spreading one
@@ -120,14 +152,17 @@ class OpenVinoDetector:
     def __init__(self, weights: Path, spec: DetectorSpec, options: DetectorOptions) -> None:
         import openvino
 
-        if spec.outputs != "boxes_xyxy_score":
-            raise ValueError(f"{weights}: the openvino detector backend reads boxes_xyxy_score outputs")
         core = openvino.Core()
         config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32"}
         compiled = core.compile_model(core.read_model(str(weights)), "CPU", config)
         streams = compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
         self.requests = [compiled.create_infer_request() for _ in range(streams)]
-        self.boxes = compiled.output("boxes")
+        if spec.outputs == "boxes_xyxy_score":
+            self.boxes, self.decode = compiled.output("boxes"), _boxes_rows
+        elif spec.outputs == "yolo_classes":
+            self.boxes, self.decode = compiled.output(0), partial(_yolo_rows, options=options)
+        else:
+            raise ValueError(f"{weights}: the openvino detector backend reads boxes_xyxy_score or yolo_classes outputs")
         self.spec = spec
         self.options = options
         self.lock = threading.Lock()  # one call at a time owns the requests
@@ -150,7 +185,7 @@ class OpenVinoDetector:
         rows = []
         for request, scale, image in zip(self.requests, scales, images):
             request.wait()
-            rows.append(self._in_image(request.get_tensor(self.boxes).data.astype(np.float32), scale, image.shape))
+            rows.append(self._in_image(self.decode(request.get_tensor(self.boxes).data), scale, image.shape))
         return rows
 
     def _in_image(self, rows: np.ndarray, scale: tuple[float, float], shape: tuple[int, ...]) -> np.ndarray:
@@ -166,9 +201,29 @@ class OpenVinoDetector:
         return rows[order]
 
 
+def _boxes_rows(output: np.ndarray) -> np.ndarray:
+    """Intel's ``(N, 5)`` output as it is: x1, y1, x2, y2, score in input pixels."""
+    return output.astype(np.float32).reshape(-1, 5)
+
+
+def _yolo_rows(output: np.ndarray, options: DetectorOptions) -> np.ndarray:
+    """A YOLO export's ``(1, 4 + C, N)`` output to ``(M, 5)`` persons in input pixels: the
+    person-class score, at least ``options.confidence``, suppressed at ``options.nms_iou``."""
+    candidates = output[0].T
+    scores = candidates[:, 4 + PERSON_CLASS]
+    keep = scores >= options.confidence
+    centre, size = candidates[keep, :2], candidates[keep, 2:4]
+    rows = np.concatenate([centre - size / 2, centre + size / 2, scores[keep, None]], axis=1).astype(np.float32)
+    if len(rows) > 1:
+        xywh = np.concatenate([rows[:, :2], rows[:, 2:4] - rows[:, :2]], axis=1)
+        chosen = cv2.dnn.NMSBoxes(xywh.tolist(), rows[:, 4].tolist(), options.confidence, options.nms_iou)
+        rows = rows[np.asarray(chosen, dtype=np.int64).reshape(-1)]
+    return rows
+
+
 def network_input(image: np.ndarray, spec: DetectorSpec) -> tuple[np.ndarray, tuple[float, float]]:
-    """An ``(H, W, 3)`` uint8 RGB image as a ``(1, 3, h, w)`` float32 network input (0..255, the
-    spec's channel order), and the ``(x, y)`` scale from image to input pixels."""
+    """An ``(H, W, 3)`` uint8 RGB image as a ``(1, 3, h, w)`` float32 network input (0..255 times
+    the spec's ``pixel_scale``, its channel order), and the ``(x, y)`` scale from image to input pixels."""
     height, width = image.shape[:2]
     in_width, in_height = spec.input_size
     if spec.resize == "stretch":
@@ -181,7 +236,18 @@ def network_input(image: np.ndarray, spec: DetectorSpec) -> tuple[np.ndarray, tu
         canvas[:new_height, :new_width] = _resize(image, new_width, new_height)
     if spec.channels == "BGR":
         canvas = canvas[:, :, ::-1]
-    return np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], dtype=np.float32), (sx, sy)
+    tensor = np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], dtype=np.float32)
+    if spec.pixel_scale != 1:
+        tensor *= spec.pixel_scale
+    return tensor, (sx, sy)
+
+
+def input_scale(shape: tuple[int, ...], spec: DetectorSpec) -> float:
+    """How many network-input pixels one image pixel of an ``(H, W, ...)`` image becomes, vertically."""
+    height, width = shape[:2]
+    if spec.resize == "stretch":
+        return spec.input_height / height
+    return min(spec.input_width / width, spec.input_height / height)
 
 
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:

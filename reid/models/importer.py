@@ -19,6 +19,7 @@ from pathlib import Path
 from reid.config import get_settings
 from reid.models import sources, store
 from reid.models.export import export_torchreid
+from reid.models.specs import describe_spec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +38,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="detector: an ultralytics .pt or export folder, or an OpenVINO IR .xml (default: %(default)s)",
     )
     parser.add_argument("--confidence", type=float, help="default minimum detection score (default: calibrated)")
+    parser.add_argument(
+        "--large-person-detector",
+        default=None,
+        help="a second detector for the persons at least --large-person-height pixels tall at its input, run"
+        f" beside --detector; 'none' for one detector (default: {sources.DEFAULT_LARGE_PERSON_DETECTOR}, online"
+        f" {sources.ONLINE_LARGE_PERSON_DETECTOR}, with the default --detector; none with another)",
+    )
+    parser.add_argument("--large-person-height", type=float, default=sources.LARGE_PERSON_HEIGHT)
+    parser.add_argument(
+        "--detector-runtime",
+        choices=("openvino", "ultralytics"),
+        default="openvino",
+        help="runtime for an ultralytics OpenVINO export folder: OpenVINO itself or ultralytics (default: %(default)s)",
+    )
     parser.add_argument(
         "--embedder",
         default=sources.DEFAULT_EMBEDDER,
@@ -84,12 +99,34 @@ def fetch(name: str, args: argparse.Namespace) -> tuple[Path, str]:
     return sources.download(name, args.cache), f"official download: {name}"
 
 
+def large_person_detector(args: argparse.Namespace) -> str | None:
+    """The second detector the arguments ask for, or None."""
+    if args.large_person_detector is None:
+        if args.detector != sources.DEFAULT_DETECTOR:
+            return None
+        online = args.source is None
+        return sources.ONLINE_LARGE_PERSON_DETECTOR if online else sources.DEFAULT_LARGE_PERSON_DETECTOR
+    return None if args.large_person_detector.lower() == "none" else args.large_person_detector
+
+
 def import_detector(args: argparse.Namespace):
-    """Store the detector the arguments name; the stored model."""
+    """Store the detector the arguments name (with its large-person partner); the stored model."""
     weights, origin = fetch(args.detector, args)
-    spec = sources.detector_spec(weights, confidence=args.confidence)
-    model = store.import_detector(weights, spec, source=origin, name=args.detector_name)
-    print(f"stored {model.tag} from {weights} ({spec.architecture}, {spec.backend}, confidence {spec.confidence})")
+    spec = sources.detector_spec(weights, confidence=args.confidence, runtime=args.detector_runtime)
+    payload = [weights]
+    partner = large_person_detector(args)
+    if partner is not None:
+        large, large_origin = fetch(partner, args)
+        spec = spec.model_copy(
+            update={
+                "large_persons": sources.detector_spec(large, runtime=args.detector_runtime),
+                "large_person_height": args.large_person_height,
+            }
+        )
+        payload.append(large)
+        origin += f"; large persons: {large_origin}"
+    model = store.import_detector(payload, spec, source=origin, name=args.detector_name)
+    print(f"stored {model.tag} from {origin} ({describe_spec(spec.model_dump())})")
     return model
 
 

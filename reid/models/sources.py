@@ -64,6 +64,11 @@ OPEN_MODEL_ZOO = dict(
 )
 # The defaults, chosen by end-to-end accuracy first, then made fast (README, "Accuracy").
 DEFAULT_DETECTOR = "person-detection-0303/person-detection-0303.xml"
+# Beside it, for persons at least LARGE_PERSON_HEIGHT pixels tall at its 640-pixel input: one box
+# per person where people stand side by side (README, "Accuracy"). Online, ultralytics' own file.
+DEFAULT_LARGE_PERSON_DETECTOR = "yolov8n_int8_openvino_model"
+ONLINE_LARGE_PERSON_DETECTOR = "yolov8n.pt"
+LARGE_PERSON_HEIGHT = 80.0
 DEFAULT_EMBEDDER = "person-reidentification-retail-0277/person-reidentification-retail-0277.xml"
 DEFAULT_QUANTIZATION = "int8"
 # ultralytics' own default minimum score, for detectors never calibrated here.
@@ -132,10 +137,11 @@ def calibrated_threshold(weights_name: str) -> float:
     return threshold
 
 
-def detector_spec(weights: Path, *, confidence: float | None = None) -> DetectorSpec:
+def detector_spec(weights: Path, *, confidence: float | None = None, runtime: str = "openvino") -> DetectorSpec:
     """The spec of a detector: an ultralytics file or export folder, or an OpenVINO IR ``.xml``
     with a ``boxes`` output of ``(N, 5)`` rows (Intel's Open Model Zoo person detectors), whose
-    input size is read off the IR itself."""
+    input size is read off the IR itself. An ultralytics OpenVINO export folder runs on OpenVINO
+    itself (``runtime="openvino"``: no PyTorch, less CPU) or through ultralytics."""
     confidence = calibrated(weights.name, "confidence") if confidence is None else confidence
     if weights.suffix == ".xml":
         import openvino
@@ -164,6 +170,19 @@ def detector_spec(weights: Path, *, confidence: float | None = None) -> Detector
         metadata_file = weights / "metadata.yaml"
         metadata = yaml.safe_load(metadata_file.read_text()) if metadata_file.is_file() else {}
         size = max(metadata.get("imgsz", [size]))
+        if runtime == "openvino":
+            (network,) = weights.glob("*.xml")
+            return DetectorSpec(
+                architecture=weights.name.split("_")[0],
+                backend="openvino",
+                weights=f"{weights.name}/{network.name}",
+                input_width=size,
+                input_height=size,
+                channels="RGB",
+                outputs="yolo_classes",
+                pixel_scale=1 / 255,
+                confidence=ULTRALYTICS_DEFAULT_CONFIDENCE if confidence is None else confidence,
+            )
     elif not (weights.is_file() and weights.suffix in (".pt", ".onnx", ".torchscript")):
         raise ValueError(
             f"{weights}: not a detector (.pt, .onnx, .torchscript, *_openvino_model/, or an OpenVINO IR .xml)"

@@ -68,7 +68,12 @@ class DetectorSpec(BaseModel):
     (``stretch``, as Intel's detectors were trained). ``outputs`` says how to read the network:
     ``ultralytics`` (its own post-processing, COCO class 0 kept) or ``boxes_xyxy_score`` (one
     ``(N, 5)`` output named ``boxes``: x1, y1, x2, y2 in input pixels and a score, already
-    suppressed, as Intel's Open Model Zoo person detectors give).
+    suppressed, as Intel's Open Model Zoo person detectors give) or ``yolo_classes`` (an
+    ultralytics export's ``(1, 4 + C, N)`` centres, sizes and class scores, run by OpenVINO
+    itself and suppressed here).
+
+    With ``large_persons`` the stored model holds two networks: this one for the persons shorter
+    than ``large_person_height`` (at the second's input) and the second for the taller ones.
     """
 
     architecture: str
@@ -78,8 +83,15 @@ class DetectorSpec(BaseModel):
     input_height: int = 640
     channels: Literal["RGB", "BGR"] = "BGR"
     resize: Literal["letterbox", "stretch"] = "letterbox"
-    outputs: Literal["ultralytics", "boxes_xyxy_score"] = "ultralytics"
+    outputs: Literal["ultralytics", "boxes_xyxy_score", "yolo_classes"] = "ultralytics"
+    pixel_scale: float = Field(1.0, gt=0, description="Multiplies 0..255 pixel values (1/255 for YOLO exports).")
     confidence: float = Field(0.25, ge=0.0, le=1.0, description="Calibrated default minimum score.")
+    large_persons: DetectorSpec | None = Field(
+        None,
+        description="A second network, run beside this one, whose boxes are taken for persons at least"
+        " large_person_height pixels tall at its input (this one keeps the shorter ones): reid.core.fusion.",
+    )
+    large_person_height: float = Field(80.0, gt=0, description="In pixels of the large-person network's input.")
 
     @model_validator(mode="before")
     @classmethod
@@ -97,3 +109,12 @@ class DetectorSpec(BaseModel):
     def input_size(self) -> tuple[int, int]:
         """``(width, height)`` of the network input."""
         return self.input_width, self.input_height
+
+
+def describe_spec(spec: dict[str, Any]) -> str:
+    """A stored spec in a few words, a detector's large-person network included."""
+    keys = ("architecture", "backend", "confidence", "threshold", "quantized")
+    words = ", ".join(f"{k} {spec[k]}" for k in keys if k in spec)
+    if spec.get("large_persons"):
+        words += f"; persons from {spec['large_person_height']:g} px: {describe_spec(spec['large_persons'])}"
+    return words

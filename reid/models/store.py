@@ -106,9 +106,11 @@ def model_files(weights: Path) -> list[Path]:
     return [weights] + ([weights.with_suffix(".bin")] if weights.suffix == ".xml" else [])
 
 
-def import_detector(weights: Path, spec: DetectorSpec, *, source: str, name: str = DETECTOR_NAME):
-    """Store a person detector: its weights (file, IR or export folder) and the spec that runs them."""
-    return save_model(name, model_files(weights), spec, source, {"role": "detector", "backend": spec.backend})
+def import_detector(weights: list[Path], spec: DetectorSpec, *, source: str, name: str = DETECTOR_NAME):
+    """Store a person detector: its weights (files, IRs or export folders: one per network of the
+    spec, each under its own name) and the spec that runs them."""
+    files = [path for network in weights for path in model_files(network)]
+    return save_model(name, files, spec, source, {"role": "detector", "backend": spec.backend})
 
 
 def import_embedder(weights: Path, spec: EmbedderSpec, *, source: str, name: str = EMBEDDER_NAME):

@@ -141,6 +141,8 @@ def test_an_ultralytics_detector_runs_the_whole_compare(model_store, local_reid)
                 "detector",
                 "--detector",
                 "yolov8n_int8_openvino_model",
+                "--detector-runtime",
+                "ultralytics",
                 "--detector-name",
                 "person-detector-yolo",
             ]
@@ -154,3 +156,34 @@ def test_an_ultralytics_detector_runs_the_whole_compare(model_store, local_reid)
     answer = asyncio.run(yolo.compare(read_rgb(seq.frames[first]), read_rgb(seq.frames[last])))
     assert answer.image1_person_count > 10 and len(answer.matches) > 5
     assert answer.models.detector.startswith("person-detector-yolo:")
+
+
+def test_the_default_detector_is_0303_with_yolov8n_for_the_tall_persons(local_reid):
+    """Both networks in one stored model, run side by side; the stored spec says so."""
+    import bentoml
+
+    from reid.models.detection import TwoScaleDetector
+
+    spec = local_reid.detector.spec
+    assert isinstance(local_reid.detector, TwoScaleDetector)
+    assert spec.architecture == "person-detection-0303" and spec.large_persons.architecture == "yolov8n"
+    assert spec.large_persons.backend == "openvino"  # the export run by OpenVINO itself, no PyTorch
+    stored = bentoml.models.get(local_reid.pipeline.models.detector).info.metadata["sha256"]
+    assert "person-detection-0303.xml" in stored and "yolov8n_int8_openvino_model/yolov8n.xml" in stored
+    # A crowded 1080p frame seen from above: the persons shorter than 240 px all come from 0303.
+    seq = all_sequences()[1]  # MOT17-04
+    image = read_rgb(seq.frames[first_and_last(seq)[0]])
+    fused, small = local_reid.detector.detect([image])[0], local_reid.detector.small.detect([image])[0]
+    short = fused[(fused[:, 3] - fused[:, 1]) < local_reid.detector.min_height(image.shape)]
+    assert local_reid.detector.min_height(image.shape) == pytest.approx(240) and len(short) > 20
+    assert {tuple(row) for row in short.tolist()} <= {tuple(row) for row in small.tolist()}
+
+
+def test_one_detector_alone_when_asked(model_store):
+    from reid.models.importer import main as import_models
+    from reid.models.loading import LocalReID
+
+    arguments = ["--from", str(MODELS), "--only", "detector", "--large-person-detector", "none"]
+    assert import_models([*arguments, "--detector-name", "person-detector-0303"]) == 0
+    alone = LocalReID(Settings(detector_model="person-detector-0303"))
+    assert alone.detector.spec.large_persons is None and alone.detector.spec.architecture == "person-detection-0303"
