@@ -69,7 +69,7 @@ def compose(
     people: list[np.ndarray], background: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Paste ``people`` left to right onto ``background`` (``CANVAS``-sized RGB), neighbours
-    overlapping by 10 to 45% of a width, every other one a step nearer (in front, larger, lower).
+    overlapping by 10 to 45% of a width, about half of them a step nearer (in front, larger, lower).
 
     Returns the image and ``(N, 5)`` rows per person in the given order: xyxy clipped to the
     image and the visible share of that box (0..1).
