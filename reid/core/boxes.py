@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 
@@ -67,3 +68,14 @@ def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     """The ``(h, w, 3)`` view of ``image`` under one integer pixel box."""
     x1, y1, x2, y2 = (int(v) for v in box)
     return image[y1:y2, x1:x2]
+
+
+def suppress_duplicates(rows: np.ndarray, iou: float) -> np.ndarray:
+    """``(N, 5)`` ``x1, y1, x2, y2, score`` rows without those overlapping a more confident one by
+    more than ``iou`` (greedy non-maximum suppression), by descending score."""
+    rows = np.asarray(rows, dtype=np.float32).reshape(-1, 5)
+    if len(rows) > 1:
+        xywh = np.concatenate([rows[:, :2], rows[:, 2:4] - rows[:, :2]], axis=1)
+        keep = cv2.dnn.NMSBoxes(xywh.tolist(), rows[:, 4].tolist(), 0.0, iou)
+        rows = rows[np.asarray(keep, dtype=np.int64).reshape(-1)]
+    return rows[np.argsort(-rows[:, 4], kind="stable")]

@@ -3,15 +3,15 @@
 A detector made for surveillance views finds small, distant people well but draws one box
 across neighbours who stand side by side facing the camera; a general detector draws one box
 per person there but misses the small ones. :func:`fuse_by_height` keeps the first's boxes of
-persons shorter than a height and the second's of persons at least that tall.
+persons shorter than a height; of the taller ones, the first's where the second confirms them,
+and the second's where the first drew one box across neighbours or missed someone.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from reid.core.boxes import box_area, box_iou, intersection_area
+from reid.core.boxes import box_area, box_iou, intersection_area, suppress_duplicates
 
 # A tall box of each detector on the same person: IoU at least this.
 SAME_PERSON_IOU = 0.5
@@ -53,9 +53,4 @@ def fuse_by_height(small: np.ndarray, large: np.ndarray, min_height: float) -> n
         unseen = (iou.max(axis=0) < OVERLAP_IOU) & ~holds.any(axis=1)
         large = large[~(same & confirmed[best])]
         tall = tall[confirmed | unseen]
-    rows = np.concatenate([short, large, tall])
-    if len(rows) > 1:
-        xywh = np.concatenate([rows[:, :2], rows[:, 2:4] - rows[:, :2]], axis=1)
-        keep = cv2.dnn.NMSBoxes(xywh.tolist(), rows[:, 4].tolist(), 0.0, NMS_IOU)
-        rows = rows[np.asarray(keep, dtype=np.int64).reshape(-1)]
-    return rows[np.argsort(-rows[:, 4], kind="stable")]
+    return suppress_duplicates(np.concatenate([short, large, tall]), NMS_IOU)

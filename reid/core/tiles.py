@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from reid.core.boxes import suppress_duplicates
+
 # Boxes within this many view pixels of a tile's inner edge are cut by it.
 EDGE_MARGIN = 2.0
 # Boxes of one person seen in two views overlap at least this much (IoU) and are merged.
@@ -97,10 +99,8 @@ def merge_views(per_view: list[np.ndarray], views: list[View], merge_iou: float 
     """One ``(N, 5)`` set of image-pixel detections from every view's, by descending score:
     where views saw the same person (IoU at least ``merge_iou``) the highest score stays."""
     rows = np.concatenate([to_image_boxes(found, view) for found, view in zip(per_view, views)])
-    if len(views) > 1 and len(rows) > 1:
-        xywh = np.concatenate([rows[:, :2], rows[:, 2:4] - rows[:, :2]], axis=1)
-        keep = cv2.dnn.NMSBoxes(xywh.tolist(), rows[:, 4].tolist(), 0.0, merge_iou)
-        rows = rows[np.asarray(keep, dtype=np.int64).reshape(-1)]
+    if len(views) > 1:
+        return suppress_duplicates(rows, merge_iou)
     return rows[np.argsort(-rows[:, 4], kind="stable")]
 
 

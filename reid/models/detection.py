@@ -24,6 +24,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from reid.core.boxes import suppress_duplicates
 from reid.core.fusion import fuse_by_height
 from reid.models.specs import DetectorSpec, device_for
 
@@ -213,12 +214,8 @@ def _yolo_rows(output: np.ndarray, options: DetectorOptions) -> np.ndarray:
     scores = candidates[:, 4 + PERSON_CLASS]
     keep = scores >= options.confidence
     centre, size = candidates[keep, :2], candidates[keep, 2:4]
-    rows = np.concatenate([centre - size / 2, centre + size / 2, scores[keep, None]], axis=1).astype(np.float32)
-    if len(rows) > 1:
-        xywh = np.concatenate([rows[:, :2], rows[:, 2:4] - rows[:, :2]], axis=1)
-        chosen = cv2.dnn.NMSBoxes(xywh.tolist(), rows[:, 4].tolist(), options.confidence, options.nms_iou)
-        rows = rows[np.asarray(chosen, dtype=np.int64).reshape(-1)]
-    return rows
+    rows = np.concatenate([centre - size / 2, centre + size / 2, scores[keep, None]], axis=1)
+    return suppress_duplicates(rows, options.nms_iou)
 
 
 def network_input(image: np.ndarray, spec: DetectorSpec) -> tuple[np.ndarray, tuple[float, float]]:
