@@ -44,6 +44,16 @@ ARBITER = textwrap.dedent(
 )
 
 
+def leftovers_since(before: set[int]) -> list:
+    """What :func:`leftover_processes` names beyond ``before``: servers the rest of the test run
+    keeps alive (a session's shared server) are not this test's."""
+    return [proc for proc in leftover_processes() if proc.pid not in before]
+
+
+def running() -> set[int]:
+    return {proc.pid for proc in leftover_processes()}
+
+
 def start(tmp_path, mode: str = "workers") -> ServerProcess:
     script = tmp_path / "arbiter.py"
     script.write_text(ARBITER)
@@ -56,6 +66,7 @@ def start(tmp_path, mode: str = "workers") -> ServerProcess:
 
 
 def test_kill_reaches_workers_in_process_groups_of_their_own(tmp_path):
+    before = running()
     server = start(tmp_path)
     every = server.tree()
     assert len(every) == 6
@@ -65,7 +76,7 @@ def test_kill_reaches_workers_in_process_groups_of_their_own(tmp_path):
     server.kill()
     assert [proc for proc in every if alive(proc)] == []
     assert server.process.returncode == -signal.SIGKILL
-    assert leftover_processes() == []
+    assert leftovers_since(before) == []
 
 
 def test_stop_reaches_workers_the_server_left_behind(tmp_path):
@@ -77,21 +88,23 @@ def test_stop_reaches_workers_the_server_left_behind(tmp_path):
 
 
 def test_workers_orphaned_by_a_killed_arbiter_are_named_and_then_killed(tmp_path):
+    before = running()
     server = start(tmp_path)
     every = server.tree()
     os.killpg(server.process.pid, signal.SIGKILL)  # what stop() and kill() did before
     server.process.wait()
-    left = {proc.pid for proc in leftover_processes()}
+    left = {proc.pid for proc in leftovers_since(before)}
     assert left and left == {proc.pid for proc in every if alive(proc)}
     assert all(psutil.Process(pid).ppid() != server.process.pid for pid in left), "orphans, out of the tree"
     server.stop(grace=0.5)
-    assert leftover_processes() == []
+    assert leftovers_since(before) == []
 
 
 def test_a_server_that_never_gets_ready_leaves_nothing(tmp_path):
+    before = running()
     script = tmp_path / "arbiter.py"
     script.write_text(ARBITER)
     port = free_port()
     with pytest.raises(RuntimeError, match="not ready"):
         ServerProcess([sys.executable, str(script), str(port), "workers"], port, ready_path="/never", startup_timeout=3)
-    assert leftover_processes() == []
+    assert leftovers_since(before) == []
