@@ -38,7 +38,8 @@ def cutouts(sequences: list[MotSequence], min_height: int = 120, min_visibility:
     found = []
     for k, sequence in enumerate(sequences):
         seen: dict[int, list[tuple[int, np.ndarray]]] = {}
-        width, height = read_rgb(sequence.frames[sequence.frame_numbers()[0]]).shape[1::-1]
+        images = {number: read_rgb(path) for number, path in sequence.frames.items()}
+        width, height = images[sequence.frame_numbers()[0]].shape[1::-1]
         for number in sequence.frame_numbers():
             truth = sequence.truth[number]
             sides = truth.boxes[:, 2:] - truth.boxes[:, :2]
@@ -52,13 +53,12 @@ def cutouts(sequences: list[MotSequence], min_height: int = 120, min_visibility:
             )
             for identity, box in zip(truth.ids[whole], truth.boxes[whole]):
                 seen.setdefault(int(identity), []).append((number, box))
-        images: dict[int, np.ndarray] = {}
         for identity, views in sorted(seen.items()):
             if len(views) < 2:
                 continue
             pair = []
             for number, box in (views[0], views[-1]):
-                image = images.setdefault(number, read_rgb(sequence.frames[number]))
+                image = images[number]
                 x1, y1, x2, y2 = np.rint(box).astype(int).clip(0, [image.shape[1], image.shape[0]] * 2)
                 pair.append(image[y1:y2, x1:x2].copy())
             found.append(Cutout(identity=(k + 1) * 100_000 + identity, first=pair[0], second=pair[1]))
