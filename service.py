@@ -17,13 +17,14 @@ import numpy as np
 from pydantic import Field
 
 from reid.config import get_settings
-from reid.private import serve_entry_behind
+from reid.private import bound_batch_wait, serve_entry_behind
 from reid.schemas import CompareResponse, GalleryEntry, GroupResponse, SearchResponse
 from reid.serving.guard import optional_unit_interval
 from reid.serving.memory import tune_malloc
 
 settings = get_settings()
 tune_malloc()
+bound_batch_wait(settings.batch_max_wait_ms / 1000)
 
 Threshold = Annotated[
     float | None,
@@ -89,9 +90,12 @@ class PersonEmbedder:
         return self.embedder.embed(crops)
 
 
+# The entry's memory: about 250 MiB at rest, plus the bodies it holds (REID_UPLOAD_MEMORY_BYTES)
+# and the images it decodes (REID_DECODE_MEMORY_BYTES) with their copies on the way to the
+# detector; its peak under the heaviest loads its limits let in is in the README.
 @bentoml.service(
     workers=1,
-    resources={"cpu": "1", "memory": "1Gi"},
+    resources={"cpu": "1", "memory": "1536Mi"},
     traffic={"timeout": 60, "max_concurrency": 32},
 )
 class ReID:
@@ -108,6 +112,9 @@ class ReID:
         from reid.serving.gallery import GalleryHandler
         from reid.serving.metrics import timed
         from reid.serving.remote import guarded
+        from reid.serving.uploads import private_upload_folder
+
+        private_upload_folder()
 
         # The dependency clients exist only once the service is up: look them up per call.
         detect = timed(guarded(lambda images: self.detector.to_async.detect(images), "detector"), "detect")
@@ -181,14 +188,17 @@ class ReID:
         metadata: Annotated[Any, Field(description="A JSON object, at most 4 kB.")] = None,
     ) -> GalleryEntry:
         """Store a person in the gallery: the one in ``bbox``, or the image's only matchable
-        person; with an optional label and a JSON object of metadata."""
-        from reid.serving.guard import FORM_VALUES
+        person; with an optional label and a JSON object of metadata. A client that may retry
+        sends an ``Idempotency-Key`` header: a retry then returns the person stored the first time."""
+        from reid.serving.gallery import enrolment_key
+        from reid.serving.guard import FORM_VALUES, REQUEST_HEADERS
 
-        # The fields as the guard read them (BentoML would turn a label "1e3" into 1000.0).
+        # The fields as the guard read them replace BentoML's reading (a label "1e3" is 1000.0 there).
         values = FORM_VALUES.get()
-        fields: list[Any] = [values.get("bbox"), values.get("label"), values.get("metadata") or {}]
+        bbox, label, metadata = values.get("bbox"), values.get("label"), values.get("metadata") or {}
+        key = await enrolment_key(REQUEST_HEADERS.get().get(b"idempotency-key"), image, [bbox, label, metadata])
         return await self.handler.respond(
-            [("image", image)], lambda images: self.gallery_handler.enrol(images[0], *fields)
+            [("image", image)], lambda images: self.gallery_handler.enrol(images[0], bbox, label, metadata, key)
         )
 
     @bentoml.api(route="/gallery/search")
@@ -211,8 +221,16 @@ def entry_app(app, service):
     from reid.core.images import read_upload_header
     from reid.private import limit_header_time
     from reid.serving.entry import count_rejection
-    from reid.serving.gallery import gallery_routes, parse_bbox, parse_label, parse_metadata, parse_top_k
+    from reid.serving.gallery import (
+        gallery_routes,
+        idempotency_key,
+        parse_bbox,
+        parse_label,
+        parse_metadata,
+        parse_top_k,
+    )
     from reid.serving.guard import RequestGuard, UploadForm, UploadLimits, known_route
+    from reid.serving.metrics import observe_load
 
     check_against_traffic(settings, service.config.get("traffic") or {})
     limit_header_time(settings.header_timeout_s)
@@ -229,7 +247,12 @@ def entry_app(app, service):
         repeated={"images": (2, settings.max_group_images)},
         max_bytes=settings.max_group_bytes,
     )
-    enrol = UploadForm(("image",), {"bbox": parse_bbox, "label": parse_label, "metadata": parse_metadata}, check_file)
+    enrol = UploadForm(
+        ("image",),
+        {"bbox": parse_bbox, "label": parse_label, "metadata": parse_metadata},
+        check_file,
+        headers={b"idempotency-key": idempotency_key},
+    )
     search = UploadForm(("image",), {"top_k": parse_top_k, "threshold": optional_unit_interval}, check_file)
     forms = {"/compare": pair, "/compare/visualize": pair, "/group": group, "/group/visualize": group}
     return RequestGuard(
@@ -247,6 +270,9 @@ def entry_app(app, service):
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         known_path=known_route(app),
         on_reject=count_rejection,
+        on_load=observe_load,
+        keyed_paths=frozenset({"/metrics"} if settings.metrics_need_key else ()),
+        cached_paths=frozenset({"/docs.json"}),
     )
 
 

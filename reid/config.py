@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         "cpu", description="cpu, or cuda[:N] for a .pt detector and a torchreid embedder (exports stay on the CPU)."
     )
 
+    batch_max_wait_ms: float = Field(
+        10.0,
+        ge=0.0,
+        description="Most a lone request waits for others to join its adaptive batch (detector and embedder);"
+        " under load, batches fill while the previous one runs.",
+    )
+
     # PersonEmbedder.
     embed_flip: bool = Field(False, description="Average each crop's embedding with its mirror image's.")
     embedder_max_batch_size: int = Field(256, ge=1, description="Crops per adaptive batch.")
@@ -91,6 +98,9 @@ class Settings(BaseSettings):
         None,
         description="When set, every API route (/compare, /group, /gallery...) needs it as"
         " 'Authorization: Bearer <key>' or 'X-API-Key'.",
+    )
+    metrics_need_key: bool = Field(
+        False, description="When true and REID_API_KEY is set, GET /metrics needs the key too (default: open)."
     )
     max_in_flight: int = Field(
         16, ge=1, description="Requests the entry service works on at once; more get 503 with Retry-After."

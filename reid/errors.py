@@ -129,6 +129,13 @@ class GalleryModelMismatch(RequestError):
     status = HTTPStatus.CONFLICT
 
 
+class IdempotencyConflict(RequestError):
+    """An idempotency key sent again with a different request."""
+
+    reason = "idempotency_conflict"
+    status = HTTPStatus.CONFLICT
+
+
 class GalleryUnavailable(Exception):
     """The gallery store cannot be opened: missing, corrupt, not a gallery, or unreachable.
     Raised at start-up; the service does not start over it."""

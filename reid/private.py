@@ -8,6 +8,8 @@
 | ``_bentoml_impl.worker.service`` (run as a module) | one service per pod (``reid.serving.podserve``) |
 | ``uvicorn.config.HTTP_PROTOCOLS``, ``uvicorn.protocols.http.h11_impl.H11Protocol`` | a deadline for request heads |
 | ``torchreid.reid.models.__model_factory`` | the architectures a ``.pth`` may name |
+| ``bentoml._internal.marshal.dispatcher.Optimizer`` (``trigger_refresh``, ``wait``) | a lone request's batch wait |
+| ``bentoml._internal.context.request_tempdir_pool`` (follows ``tempfile.tempdir``) | uploads in a private folder |
 """
 
 from __future__ import annotations
@@ -45,6 +47,28 @@ def serve_entry_behind(service: Any, wrap: Callable[[Any, Any], Any]) -> None:
         return wrap(app, self) if is_main and self.name == service.name else app
 
     service_class.to_asgi = to_asgi
+
+
+def bound_batch_wait(seconds: float) -> None:
+    """Let a request wait at most ``seconds`` for others to join its adaptive batch.
+
+    BentoML's batcher holds a lone request while it expects more to come, for the average time
+    the first request of its last 50 batches sat in the queue. Under load that average is the
+    time spent waiting for the previous batch to finish, seconds; it is recomputed only when a
+    batch completes, at most every 5 s, and is fed by the waits it causes: after a burst, each
+    lone request was held for seconds more, and it took minutes to wear off (issue 16). Under
+    load, batches still fill while the previous one runs.
+    """
+    from bentoml._internal.marshal.dispatcher import Optimizer
+
+    refresh = getattr(Optimizer.trigger_refresh, "unbounded", Optimizer.trigger_refresh)
+
+    def trigger_refresh(self) -> None:
+        refresh(self)
+        self.wait = min(self.wait, seconds)
+
+    trigger_refresh.unbounded = refresh  # type: ignore[attr-defined]
+    Optimizer.trigger_refresh = trigger_refresh  # type: ignore[method-assign]
 
 
 def torchreid_architectures() -> list[str]:

@@ -40,7 +40,7 @@ DEFAULT_PLAIN = f"{DEFAULT_DETECTOR}+{DEFAULT_LARGE_PERSON_DETECTOR},{DEFAULT_EM
 
 
 def measure(name: str, server: ServerProcess | None, url: str, pairs, args) -> dict:
-    closed_loop(f"{url}/compare", pair_requests(pairs), 1, args.warmup, args.seconds)
+    closed_loop(url, pair_requests(pairs), 1, args.warmup, args.seconds)
     watch = MemoryWatch(server.processes()) if server else None
     runs = [measure_load(url, pairs, c, args.requests, args.seconds) for c in args.clients]
     peak = watch.stop() if watch else {}

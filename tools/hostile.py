@@ -210,6 +210,48 @@ def cases() -> list[tuple[str, dict, int]]:
     ]
 
 
+def front_door_cases(photo: bytes, padding: int = 4 * 2**20) -> list[tuple[str, str, str, dict, int]]:
+    """Round three (issue 16), beyond /compare: ``(name, method, path, httpx arguments, expected
+    status)``. None of them may be stored or leave its upload budget held; uploads carry
+    ``padding`` bytes of image, so that a leaked budget shows within a few dozen requests.
+    ``photo``: a JPEG of one person at least 100 px tall and 60 px wide."""
+    padded = photo + bytes(padding)  # JPEG readers stop at the end-of-image marker
+
+    def enrol(name: bytes, value: bytes) -> dict:
+        """An enrolment (or search) form: the padded photo and one text field."""
+        body = multipart([(b"image", b"p.jpg", padded), (name, None, value)])
+        return {"content": body, "headers": {"content-type": "multipart/form-data; boundary=hostile"}}
+
+    def nested(levels: int) -> bytes:
+        return b"[" * levels + b"]" * levels
+
+    long_boundary = b"b" * 300
+    compare_body = multipart([(b"image1", b"a.jpg", padded), (b"image2", b"b.jpg", photo)], boundary=long_boundary)
+    long_form = {"content": compare_body, "headers": {"content-type": "multipart/form-data; boundary=" + "b" * 300}}
+    persons = "/gallery/persons"
+    return [
+        ("boundary of 300 characters", "POST", "/compare", long_form, 400),
+        ("label nested 3000 levels", "POST", persons, enrol(b"label", nested(3000)), 400),
+        ("bbox nested 3000 levels", "POST", persons, enrol(b"bbox", nested(3000)), 400),
+        ("metadata nested 2000 levels", "POST", persons, enrol(b"metadata", b'{"a":' + nested(1999) + b"}"), 400),
+        ("metadata nested 40 levels", "POST", persons, enrol(b"metadata", b'{"a":' + nested(39) + b"}"), 400),
+        ("top_k nested 3000 levels", "POST", "/gallery/search", enrol(b"top_k", nested(3000)), 400),
+        ("metadata with a lone surrogate", "POST", persons, enrol(b"metadata", b'{"note":"\\ud800"}'), 400),
+        ("metadata NaN", "POST", persons, enrol(b"metadata", b'{"x":NaN}'), 400),
+        ("metadata Infinity", "POST", persons, enrol(b"metadata", b'{"x":-Infinity}'), 400),
+        ("metadata 1e999", "POST", persons, enrol(b"metadata", b'{"x":1e999}'), 400),
+        ("label of invalid UTF-8", "POST", persons, enrol(b"label", b"caf\xe9 \xff"), 400),
+        ("bbox 1x1", "POST", persons, enrol(b"bbox", b"0,0,1,1"), 400),
+        ("bbox 8x8", "POST", persons, enrol(b"bbox", b"0,0,8,8"), 400),
+        ("bbox 20 px tall", "POST", persons, enrol(b"bbox", b"0,0,10,20"), 400),
+        ("bbox a wide strip", "POST", persons, enrol(b"bbox", b"0,0,60,40"), 400),
+        ("confirm given twice", "DELETE", "/gallery?confirm=false&confirm=true", {}, 400),
+        ("offset given twice", "GET", "/gallery/persons?offset=0&offset=5", {}, 400),
+        ("static name with a NUL", "GET", "/static_content/%00", {}, 404),
+        ("static name of 300 characters", "GET", "/static_content/" + "a" * 300, {}, 404),
+    ]
+
+
 def raw_exchange(url: str, request: bytes) -> bytes:
     """Send ``request`` bytes as they are (lying headers included) and read the whole answer."""
     from tools.attacks import connect

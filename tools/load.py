@@ -16,8 +16,10 @@ from typing import Any
 @dataclass(frozen=True)
 class Request:
     label: str
-    kwargs: dict[str, Any]  # for httpx.Client.post: files, data, headers
+    kwargs: dict[str, Any]  # for httpx.Client.request: files, data, content, headers, params
     expected: int = 200  # the status it must get
+    path: str = "/compare"
+    method: str = "POST"
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class Outcome:
 def closed_loop(
     url: str, requests: Iterable[Request], clients: int, count: int, seconds: float
 ) -> tuple[list[Outcome], float]:
-    """``clients`` threads, each POSTing its next request to ``url`` as soon as its last one is
+    """``clients`` threads, each sending its next request to the service at ``url`` as soon as its last one is
     answered, until ``count`` requests are sent or ``seconds`` pass. The outcomes in the order
     they came back, and the wall time in seconds."""
     import httpx
@@ -49,7 +51,7 @@ def closed_loop(
                     return
                 started = time.perf_counter()
                 try:
-                    status = client.post(url, **request.kwargs).status_code
+                    status = client.request(request.method, url + request.path, **request.kwargs).status_code
                 except httpx.HTTPError as error:
                     status = type(error).__name__
                 outcome = Outcome(request, status, time.perf_counter() - started)
@@ -93,7 +95,7 @@ def measure_load(url: str, pairs, clients: int, requests: int, seconds: float) -
     """Requests/s and latency percentiles of ``clients`` closed-loop clients on the pairs."""
     import numpy as np
 
-    outcomes, wall = closed_loop(f"{url}/compare", pair_requests(pairs), clients, requests, seconds)
+    outcomes, wall = closed_loop(url, pair_requests(pairs), clients, requests, seconds)
     statuses = Counter(outcome.status for outcome in outcomes)
     ms = np.array([outcome.seconds for outcome in outcomes if outcome.status == 200]) * 1000
     return {
@@ -106,3 +108,29 @@ def measure_load(url: str, pairs, clients: int, requests: int, seconds: float) -
         "p95_ms": float(np.percentile(ms, 95)) if len(ms) else None,
         "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None,
     }
+
+
+def light_compare_ms(url: str, count: int = 10) -> float:
+    """The median time, in ms, of a compare of the hall's two frames, sent one at a time."""
+    import httpx
+    import numpy as np
+
+    from tools.shared import hall_pair
+
+    pair = hall_pair()
+    times = []
+    with httpx.Client(timeout=60) as client:
+        for _ in range(count):
+            started = time.perf_counter()
+            assert client.post(f"{url}/compare", files=pair).status_code == 200
+            times.append(time.perf_counter() - started)
+    return float(np.median(times) * 1000)
+
+
+def group_burst(url: str, data: Path, requests: int, clients: int) -> dict:
+    """``requests`` /group of 16 crowded 1080p MOT17 frames from ``clients`` at once: the statuses."""
+    frames = sorted((data / "mot17" / "MOT17-04-FRCNN" / "img1").iterdir())[:16]
+    files = [("images", (frame.name, frame.read_bytes(), "image/jpeg")) for frame in frames]
+    group = Request("group", {"files": files}, 200, "/group")
+    outcomes, wall = closed_loop(url, itertools.repeat(group), clients, requests, 600)
+    return {"requests": len(outcomes), "seconds": wall, "statuses": dict(Counter(str(o.status) for o in outcomes))}

@@ -341,6 +341,19 @@ def private_bentoml_home(store: Path) -> Path:
     return home
 
 
+def declared_memory_mb(service_name: str = "ReID") -> float:
+    """A service's memory as service.py declares it (``resources.memory``), in MiB."""
+    import importlib
+    import re
+
+    if str(ROOT) not in sys.path:  # a script's path holds scripts/, not the project
+        sys.path.insert(0, str(ROOT))
+    service = importlib.import_module("service")
+    text = getattr(service, service_name).config["resources"]["memory"]
+    number, unit = re.fullmatch(r"([0-9.]+)(Mi|Gi)", text).groups()  # type: ignore[union-attr]
+    return float(number) * (1024 if unit == "Gi" else 1)
+
+
 class MemoryWatch:
     """Samples the resident memory of named processes in a background thread; keeps the peak."""
 

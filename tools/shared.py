@@ -26,3 +26,28 @@ def all_sequences() -> list[MotSequence]:
 def first_and_last(seq: MotSequence) -> tuple[int, int]:
     frames = seq.frame_numbers()
     return frames[0], frames[-1]
+
+
+def person_photo(name: str = "MOT17-09-FRCNN") -> bytes:
+    """A JPEG of one person: the tallest labelled person of the sequence's first frame, cut out."""
+    import io
+
+    from PIL import Image
+
+    seq = sequence(name)
+    first = seq.frame_numbers()[0]
+    truth = seq.truth[first]
+    heights = truth.boxes[:, 3] - truth.boxes[:, 1]
+    x1, y1, x2, y2 = (round(v) for v in truth.boxes[int(heights.argmax())])
+    buffer = io.BytesIO()
+    Image.open(seq.frames[first]).crop((x1, y1, x2, y2)).save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def hall_pair() -> dict:
+    """The two-camera hall's first and last frames as /compare's files: a light compare."""
+    frames = sorted((DATA / "two-camera-hall" / "HALL-3P" / "img1").iterdir())
+    return {
+        "image1": ("a.jpg", frames[0].read_bytes(), "image/jpeg"),
+        "image2": ("b.jpg", frames[-1].read_bytes(), "image/jpeg"),
+    }

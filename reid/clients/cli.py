@@ -2,7 +2,7 @@
 
     reid compare A.jpg B.jpg [--url URL] [--api-key KEY] [--threshold T] [--json] [--out picture.jpg]
     reid group A.jpg B.jpg C.jpg ... [--url URL] [--api-key KEY] [--threshold T] [--json] [--out grid.jpg]
-    reid gallery enrol IMAGE [--bbox x1,y1,x2,y2] [--label TEXT] [--metadata JSON] [--url URL]
+    reid gallery enrol IMAGE [--bbox x1,y1,x2,y2] [--label TEXT] [--metadata JSON] [--idempotency-key KEY] [--url URL]
     reid gallery search IMAGE [--top-k K] [--threshold T] [--url URL]
     reid gallery list [--offset N] [--limit N] | get ID | delete ID | clear --yes   [--url URL]
     reid gallery reembed [--uri REID_GALLERY_URI]
@@ -121,7 +121,9 @@ def gallery(args: argparse.Namespace) -> int:
         if args.action == "enrol":
             bbox = [int(v) for v in args.bbox.split(",")] if args.bbox else None
             metadata = json.loads(args.metadata) if args.metadata else None
-            answer: Any = client.enrol(args.image, bbox=bbox, label=args.label, metadata=metadata)
+            answer: Any = client.enrol(
+                args.image, bbox=bbox, label=args.label, metadata=metadata, idempotency_key=args.idempotency_key
+            )
         elif args.action == "search":
             answer = client.search(args.image, top_k=args.top_k, threshold=args.threshold)
         elif args.action == "list":
@@ -227,6 +229,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--bbox", help="x1,y1,x2,y2 of the person (default: the image's only person)")
     e.add_argument("--label")
     e.add_argument("--metadata", help="a JSON object")
+    e.add_argument("--idempotency-key", help="the same key again returns the person stored the first time")
     s = over_http(actions.add_parser("search", help="the gallery persons most like each person of an image"))
     s.add_argument("image", type=Path)
     s.add_argument("--top-k", type=int)

@@ -16,9 +16,12 @@ with ReIDClient("http://localhost:3000", api_key=None) as client:
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from pathlib import Path
 
 import bentoml
+import httpx
 from bentoml.exceptions import BentoMLException
 
 from reid.schemas import CompareResponse, Deleted, GalleryEntry, GalleryPage, GroupResponse, SearchResponse
@@ -93,11 +96,38 @@ class ReIDClient:
         bbox: list[int] | None = None,
         label: str | None = None,
         metadata: dict | None = None,
+        idempotency_key: str | None = None,
+        retries: int = 2,
     ) -> GalleryEntry:
-        """Store the person in ``bbox`` of ``image`` (or its only person) in the gallery."""
-        return GalleryEntry.model_validate(
-            self._call("enrol", image=Path(image), bbox=bbox, label=label, metadata=metadata)
-        )
+        """Store the person in ``bbox`` of ``image`` (or its only person) in the gallery.
+
+        Sent with an ``Idempotency-Key`` (``idempotency_key``, else a new one per call) and sent
+        again with it, up to ``retries`` times, when the service answers 503 or 504 or the
+        connection fails: the person is stored once whatever happened to the earlier answers."""
+        path = Path(image)
+        key = idempotency_key or uuid.uuid4().hex
+        values = {"bbox": bbox, "label": label, "metadata": metadata}
+        fields = {name: json.dumps(value) for name, value in values.items() if value is not None}
+        for attempt in range(retries + 1):
+            last = attempt == retries
+            try:
+                response = self._client.client.post(
+                    "/gallery/persons",
+                    files={"image": (path.name, path.read_bytes())},
+                    data=fields,
+                    headers={"Idempotency-Key": key},
+                )
+            except httpx.TransportError as error:
+                if last:
+                    raise ServerError(503, f"no answer: {error}") from error
+                continue
+            if response.status_code in (503, 504) and not last:
+                time.sleep(min(float(response.headers.get("retry-after", "1")), 10.0))
+                continue
+            if response.status_code >= 400:
+                raise _refusal(response.status_code, response.text)
+            return GalleryEntry.model_validate(response.json())
+        raise AssertionError("unreachable")
 
     def search(self, image: str | Path, top_k: int | None = None, threshold: float | None = None) -> SearchResponse:
         """Every person of ``image`` with its most similar gallery persons."""

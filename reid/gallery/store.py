@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from reid.errors import GalleryModelMismatch, GalleryUnavailable
+from reid.errors import GalleryModelMismatch, GalleryUnavailable, IdempotencyConflict, TimedOut
 from reid.gallery.vectors import Hit, VectorIndex
 
 _schema = sa.MetaData()
@@ -45,6 +45,18 @@ REVISION = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
+# Enrolments by idempotency key: a client retrying with the same key gets the person stored
+# the first time, never a second copy. Keys are forgotten after KEY_RETENTION_S.
+ENROLMENTS = sa.Table(
+    "reid_gallery_enrolments",
+    _schema,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(32), nullable=False, index=True),
+    sa.Column("created", sa.Float, nullable=False, index=True),
+)
+KEY_RETENTION_S = 24 * 3600
+SQLITE_BUSY_TIMEOUT_S = 30.0  # a write without a deadline waits this long for another writer
 # An entry as read back: every column but the embedding, and whether a crop was kept.
 _ENTRIES = sa.select(
     *(c for c in PERSONS.c if c.name not in ("embedding", "crop")), PERSONS.c.crop.is_not(None).label("has_crop")
@@ -76,6 +88,14 @@ def _entry(row: sa.Row) -> StoredPerson:
     )
 
 
+class _AlreadyStored(Exception):
+    """An enrolment's idempotency key was stored before, with ``person``."""
+
+    def __init__(self, person: StoredPerson) -> None:
+        super().__init__(person.person_id)
+        self.person = person
+
+
 def redacted(uri: str) -> str:
     """The URI as it may be logged: a password in it replaced by ``***``."""
     if "://" not in uri:
@@ -99,7 +119,7 @@ def open_engine(uri: str) -> sa.Engine:
         return engine
     path = Path(uri).expanduser().resolve()
     _check_file(path)
-    engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+    engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
     sa.event.listen(engine, "connect", _sqlite_pragmas)
     if path.exists():
         _check_sqlite(engine, path)
@@ -171,15 +191,26 @@ class Gallery:
         label: str | None = None,
         metadata: dict | None = None,
         crop: bytes | None = None,
+        *,
+        key: tuple[str, str] | None = None,
+        deadline: float | None = None,
     ) -> StoredPerson:
-        """Store one person's ``(D,)`` embedding; committed when this returns."""
+        """Store one person's ``(D,)`` embedding; committed when this returns, and returned as
+        committed. ``key``: ``(idempotency key, fingerprint of the request)``: a key stored
+        before returns its person (IdempotencyConflict when the fingerprint differs).
+        ``deadline`` (``time.monotonic()``): the write waits for locks and commits only before
+        it, else it is rolled back and TimedOut raised. ValueError for metadata that cannot be
+        stored as standard JSON and read back the same."""
         self._check_model()
         vector = np.asarray(embedding, np.float32).reshape(-1)
+        # Serialised before the write, as it is read back: what cannot round-trip is refused here.
+        stored_metadata = json.dumps(metadata or {}, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        stored_metadata.encode("utf-8")
         person = StoredPerson(
             person_id=uuid.uuid4().hex,
             model=self.model,
             label=label,
-            metadata=metadata or {},
+            metadata=json.loads(stored_metadata),
             bbox=[int(v) for v in bbox],
             created=time.time(),
             has_crop=crop is not None,
@@ -188,13 +219,39 @@ class Gallery:
             "person_id": person.person_id,
             "model": person.model,
             "label": label,
-            "metadata": json.dumps(person.metadata, separators=(",", ":")),
+            "metadata": stored_metadata,
             "bbox": json.dumps(person.bbox),
             "created": person.created,
             "embedding": vector.tobytes(),
             "crop": crop,
         }
-        revision = self._write(lambda connection: connection.execute(PERSONS.insert().values(**row)))
+
+        def insert(connection: sa.Connection) -> None:
+            if key is not None:
+                found = self._enrolled(connection, *key)
+                if found is not None:
+                    raise _AlreadyStored(found)  # rolls the transaction back: nothing written
+                connection.execute(ENROLMENTS.delete().where(ENROLMENTS.c.created < person.created - KEY_RETENTION_S))
+                connection.execute(
+                    ENROLMENTS.insert().values(
+                        key=key[0], fingerprint=key[1], person_id=person.person_id, created=person.created
+                    )
+                )
+            connection.execute(PERSONS.insert().values(**row))
+
+        try:
+            revision = self._write(insert, deadline)
+        except _AlreadyStored as stored:
+            return stored.person
+        except sa.exc.IntegrityError:
+            if key is None:
+                raise
+            # The same key committed by a concurrent request in between: its person.
+            with self.engine.connect() as connection:
+                found = self._enrolled(connection, *key)
+            if found is None:
+                raise
+            return found
 
         def apply() -> None:
             self._index.add(person.person_id, vector)
@@ -203,12 +260,28 @@ class Gallery:
         self._settle(revision, apply)
         return person
 
+    def _enrolled(self, connection: sa.Connection, key: str, fingerprint: str) -> StoredPerson | None:
+        """The person stored under an idempotency key, or None; IdempotencyConflict when the key
+        came with another request."""
+        found = connection.execute(
+            sa.select(ENROLMENTS.c.fingerprint, ENROLMENTS.c.person_id).where(ENROLMENTS.c.key == key)
+        ).first()
+        if found is None:
+            return None
+        if found.fingerprint != fingerprint:
+            raise IdempotencyConflict(
+                "this Idempotency-Key was used for another enrolment: send a new key for a new enrolment"
+            )
+        row = connection.execute(_ENTRIES.where(PERSONS.c.person_id == found.person_id)).first()
+        return None if row is None else _entry(row)
+
     def delete(self, person_id: str) -> bool:
         """Remove one person; whether it was there."""
         removed = [False]
 
         def remove(connection: sa.Connection) -> None:
             removed[0] = connection.execute(PERSONS.delete().where(PERSONS.c.person_id == person_id)).rowcount > 0
+            connection.execute(ENROLMENTS.delete().where(ENROLMENTS.c.person_id == person_id))
 
         revision = self._write(remove)
         self._settle(revision, lambda: self._forget(person_id))
@@ -220,6 +293,7 @@ class Gallery:
 
         def remove(connection: sa.Connection) -> None:
             count[0] = connection.execute(PERSONS.delete()).rowcount
+            connection.execute(ENROLMENTS.delete())
 
         self._write(remove)
         with self._lock:
@@ -237,12 +311,33 @@ class Gallery:
         with self._lock:
             self._revision = -1
 
-    def _write(self, change: Callable[[sa.Connection], object]) -> int:
-        """Run ``change`` and increment the revision in one transaction; the new revision."""
-        with self.engine.begin() as connection:
-            change(connection)
-            connection.execute(REVISION.update().values(value=REVISION.c.value + 1))
-            return int(connection.execute(sa.select(REVISION.c.value)).scalar_one())
+    def _write(self, change: Callable[[sa.Connection], object], deadline: float | None = None) -> int:
+        """Run ``change`` and increment the revision in one transaction; the new revision. With a
+        ``deadline``, lock waits end at it and a write past it is rolled back (TimedOut)."""
+        try:
+            with self.engine.begin() as connection:
+                self._bound_lock_waits(connection, deadline)
+                change(connection)
+                connection.execute(REVISION.update().values(value=REVISION.c.value + 1))
+                revision = int(connection.execute(sa.select(REVISION.c.value)).scalar_one())
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimedOut("the gallery did not take the write in time; nothing was stored; retry")
+                return revision
+        except sa.exc.OperationalError as error:
+            if deadline is not None and time.monotonic() >= deadline - 0.05:
+                raise TimedOut("the gallery was busy with another writer; nothing was stored; retry") from error
+            raise
+
+    def _bound_lock_waits(self, connection: sa.Connection, deadline: float | None) -> None:
+        """Make this transaction's lock waits end at ``deadline`` (SQLite's busy timeout,
+        PostgreSQL's lock and statement timeouts); without one, SQLite's default wait."""
+        wait_s = SQLITE_BUSY_TIMEOUT_S if deadline is None else max(deadline - time.monotonic(), 0.001)
+        if self.engine.dialect.name == "sqlite":
+            # Set on every write: the pooled connection keeps it for the next one.
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
+        elif deadline is not None:
+            for setting in ("lock_timeout", "statement_timeout"):
+                connection.exec_driver_sql(f"SET LOCAL {setting} = {max(int(wait_s * 1000), 1)}")
 
     def _settle(self, revision: int, apply: Callable[[], None]) -> None:
         """Apply this process's own change to the in-memory copy when nothing else changed the

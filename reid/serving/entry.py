@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,9 @@ from reid.serving.memory import ByteBudget, MemoryReleaser
 
 # The decoded images, in upload order -> what the endpoint returns
 Work = Callable[[list[np.ndarray]], Awaitable[Any]]
+# When the request being answered times out (time.monotonic()): work that must finish or undo
+# itself before the answer (a gallery write) ends before it.
+DEADLINE: ContextVar[float] = ContextVar("reid_deadline", default=float("inf"))
 
 
 class UploadHandler:
@@ -45,6 +50,7 @@ class UploadHandler:
     async def respond(self, uploads: list[tuple[str, Path]], work: Work) -> Any:
         """``work(images)`` of the uploads ``(field, file)`` decoded, or the refusal as a JSON error."""
         timeout = self.settings.request_timeout_s
+        DEADLINE.set(time.monotonic() + timeout)
         try:
             async with asyncio.timeout(timeout):
                 async with self._decoded(uploads) as images:

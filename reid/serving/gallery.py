@@ -3,6 +3,7 @@ the read and delete routes, which the request guard answers itself (BentoML's AP
 only), behind the same API key.
 
     POST   /gallery/persons            image, bbox?, label?, metadata?  -> GalleryEntry
+                                       (header Idempotency-Key?)
     POST   /gallery/search             image, top_k?, threshold?        -> SearchResponse
     GET    /gallery/persons?offset&limit                               -> GalleryPage
     GET    /gallery/persons/{person_id}                                -> GalleryEntry
@@ -13,10 +14,14 @@ only), behind the same API key.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import json
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from starlette.requests import Request
@@ -25,7 +30,15 @@ from starlette.routing import BaseRoute, Route
 
 from reid.config import Settings
 from reid.core.boxes import crop, pad_boxes
-from reid.core.pipeline import Persons, ReIDPipeline, person_list
+from reid.core.pipeline import (
+    NOT_MATCHABLE_CUT_OFF,
+    NOT_MATCHABLE_TOO_SMALL,
+    PersonRules,
+    Persons,
+    ReIDPipeline,
+    person_list,
+    persons_from_detections,
+)
 from reid.core.visualize import encode_jpeg
 from reid.errors import BadForm, NotFound, RequestError
 from reid.gallery.store import Gallery, StoredPerson
@@ -39,17 +52,68 @@ MAX_PAGE = 100
 DEFAULT_PAGE = 20
 # A kept crop is stored at most this tall: enough for any ReID network's input.
 CROP_HEIGHT = 512
+MAX_JSON_DEPTH = 32  # levels of nesting in metadata
 _INTEGER = re.compile(r"[0-9]{1,9}")
 _PERSON_ID = re.compile(r"[0-9a-f]{32}")
+_IDEMPOTENCY_KEY = re.compile(rb"[\x21-\x7e]{1,200}")
+# A gallery write ends this long before its request's deadline, so that a write is never
+# committed after its request was answered 504.
+WRITE_MARGIN_S = 1.0
 
 
 def _decoded(text: str) -> object:
     """A text field's value the way BentoML reads multipart text: JSON where it parses (its
-    client sends every value JSON-encoded), else the text itself."""
+    client sends every value JSON-encoded), else the text itself. JSON that the answer could not
+    carry back is refused (ValueError): NaN, infinities, numbers out of range, lone surrogates,
+    nesting deeper than MAX_JSON_DEPTH."""
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except _NotStandard as error:
+        raise ValueError(str(error)) from None
     except ValueError:
         return text
+    _check_json(value, 1)
+    return value
+
+
+class _NotStandard(Exception):
+    """JSON that parses in Python but is not standard JSON, or not carried back intact."""
+
+
+def _no_constant(name: str) -> float:
+    raise _NotStandard(f"{name} is not a JSON number: give finite numbers only")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotStandard(f"{text[:20]} is out of range: give finite numbers only")
+    return value
+
+
+def _check_json(value: object, depth: int) -> None:
+    """ValueError for JSON nested deeper than MAX_JSON_DEPTH or text that is not Unicode (a
+    lone surrogate, from a ``\\ud800`` escape)."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        _check_unicode(value)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_unicode(key)
+            _check_json(item, depth + 1)
+
+
+def _check_unicode(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("holds a lone surrogate (\\ud800-\\udfff): not Unicode text") from None
 
 
 def parse_bbox(text: str) -> list[int] | None:
@@ -73,7 +137,10 @@ def parse_bbox(text: str) -> list[int] | None:
 def parse_label(text: str) -> str | None:
     """Text of at most MAX_LABEL_CHARS printable characters (``null``: none). A JSON string is
     its content; any other text, numbers included, is taken as it is."""
-    value = _decoded(text)
+    try:
+        value = _decoded(text)
+    except ValueError:  # "NaN", "1e999": text, not numbers
+        value = text
     if value is None:
         return None
     label = value if isinstance(value, str) else text
@@ -129,40 +196,51 @@ class GalleryHandler:
         self.pipeline = pipeline
         self.gallery = gallery
 
-    async def enrol(self, image: np.ndarray, box: list[int] | None, label: str | None, metadata: dict) -> GalleryEntry:
-        """Store the person in ``box`` (checked by :func:`parse_bbox`), or the image's one
-        matchable person."""
-        height, width = image.shape[:2]
-        if box is not None:
-            if box[2] > width or box[3] > height:
-                raise BadForm(f"outside the {width}x{height} image", field="bbox")
-            given = Persons(np.array([box], np.int64), np.ones(1, np.float32), np.array([""], dtype=object))
-            person = (await self.pipeline.embed_persons([image], [given]))[0]
-        else:
-            found = (await self.pipeline.persons([image]))[0]
-            count = int(found.matchable.sum())
-            if count != 1:
-                raise BadForm(
-                    f"holds {count} matchable persons ({len(found.boxes)} found in all): send an image of one"
-                    " person, or give the bbox of the one to enrol",
-                    field="image",
-                )
-            person = found.take(found.matchable)
+    async def enrol(
+        self, image: np.ndarray, box: list[int] | None, label: str | None, metadata: dict, key: tuple[str, str] | None
+    ) -> GalleryEntry:
+        """Store the person in ``box`` (checked by :func:`parse_bbox`) if the person rules take
+        it, or the image's one matchable person; ``key``: the request's idempotency key and
+        fingerprint. The write ends (committed or rolled back) before the request's deadline."""
+        from reid.serving.entry import DEADLINE
+
+        person = await (self._person_in_box(image, box) if box is not None else self._only_person(image))
         assert person.embeddings is not None
         kept = (
             await asyncio.to_thread(self._crop_jpeg, image, person.boxes[0])
             if self.settings.gallery_keep_crops
             else None
         )
-        stored = await asyncio.to_thread(
-            self.gallery.add,
-            person.embeddings[0],
-            person.boxes[0].tolist(),
-            label,
-            metadata,
-            kept,
-        )
+        deadline = DEADLINE.get() - WRITE_MARGIN_S
+        add = functools.partial(self.gallery.add, key=key, deadline=deadline)
+        try:
+            stored = await asyncio.to_thread(add, person.embeddings[0], person.boxes[0].tolist(), label, metadata, kept)
+        except ValueError as error:
+            raise BadForm(f"cannot be stored as standard JSON ({error})", field="metadata") from error
         return entry(stored)
+
+    async def _person_in_box(self, image: np.ndarray, box: list[int]) -> Persons:
+        """The person in ``box``, embedded, when /compare would match it (else BadForm why not)."""
+        height, width = image.shape[:2]
+        if box[2] > width or box[3] > height:
+            raise BadForm(f"outside the {width}x{height} image", field="bbox")
+        detection = np.array([[*box, 1.0]], np.float32)
+        given = persons_from_detections(detection, width, height, self.pipeline.rules)
+        if not given.matchable[0]:
+            raise BadForm(_not_matchable_reason(given.reason[0], self.pipeline.rules), field="bbox")
+        return (await self.pipeline.embed_persons([image], [given]))[0]
+
+    async def _only_person(self, image: np.ndarray) -> Persons:
+        """The image's one matchable person, embedded (else BadForm)."""
+        found = (await self.pipeline.persons([image]))[0]
+        count = int(found.matchable.sum())
+        if count != 1:
+            raise BadForm(
+                f"holds {count} matchable persons ({len(found.boxes)} found in all): send an image of one"
+                " person, or give the bbox of the one to enrol",
+                field="image",
+            )
+        return found.take(found.matchable)
 
     async def search(self, image: np.ndarray, top_k: int | None, threshold: float | None) -> SearchResponse:
         """Every person of the image with its best gallery matches."""
@@ -199,6 +277,37 @@ class GalleryHandler:
                 piece, (max(1, round(piece.shape[1] * scale)), CROP_HEIGHT), interpolation=cv2.INTER_AREA
             )
         return encode_jpeg(piece, quality=95)
+
+
+def _not_matchable_reason(reason: str, rules: PersonRules) -> str:
+    """Why /compare would not match a person in the box, in words."""
+    if reason == NOT_MATCHABLE_TOO_SMALL:
+        return f"too_small: a person must be at least {rules.min_person_height} px tall (REID_MIN_PERSON_HEIGHT)"
+    if reason == NOT_MATCHABLE_CUT_OFF:
+        return (
+            f"cut_off: a person's box must be at least {rules.min_person_aspect:g} times as tall as it is wide"
+            " (REID_MIN_PERSON_ASPECT)"
+        )
+    return f"not matchable: {reason}"
+
+
+def idempotency_key(value: bytes | None) -> str | None:
+    """The ``Idempotency-Key`` header: 1 to 200 visible ASCII characters (ValueError else)."""
+    if value is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise ValueError("the Idempotency-Key header must be 1 to 200 visible ASCII characters")
+    return value.decode("ascii")
+
+
+async def enrolment_key(key: bytes | None, image: Path, fields: list) -> tuple[str, str] | None:
+    """``(idempotency key, fingerprint)`` of an enrolment sent with a key: the fingerprint tells a
+    retry (the same image and fields) from a key reused for another enrolment."""
+    if key is None:
+        return None
+    digest = hashlib.sha256(await asyncio.to_thread(image.read_bytes))
+    digest.update(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    return key.decode("ascii"), digest.hexdigest()
 
 
 def gallery_routes(gallery: Callable[[], Gallery]) -> list[BaseRoute]:

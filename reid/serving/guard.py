@@ -2,17 +2,22 @@
 
 It answers unknown paths (404) and wrong methods (405) itself, so that nothing unknown reaches
 BentoML's per-path metrics, and its own ``routes`` (the gallery's reads and deletes, behind the
-API key). For the upload endpoints it refuses, with a JSON error, in this
-order: a missing or wrong API key (401); anything but one ``multipart/form-data`` Content-Type
-in UTF-8 (415, or 400 for two of them); bodies over the byte cap (413; from
-``Content-Length`` before reading, else while reading); bodies that arrive too slowly (408);
-malformed forms (no closing boundary, odd file names) and missing, repeated or unknown fields,
-text where a file belongs (BentoML would fetch it as a URL), a file where text belongs, text
-values their validators refuse (400), and files the form's check refuses (its status); more
-requests in flight than allowed, counted once their body is in (503 with Retry-After). What
-passes reaches BentoML as exactly what was checked: one normalised Content-Type, the body as
-read. Every error response from inside, BentoML's own
-included, leaves in the same ``{"error", "field"}`` shape; a 500 or a crash becomes a 503.
+API key and inside the in-flight limit). A query parameter given twice is refused (400)
+everywhere; ``cached_paths`` (the API document) are answered from their first 200;
+``keyed_paths`` (``/metrics``, when asked) need the key. For the upload endpoints it refuses,
+with a JSON error, in this order: a missing or wrong API key (401); a read header given twice
+or refused by its check (400); anything but one ``multipart/form-data`` Content-Type in UTF-8
+with a boundary of at most 70 characters (415, or 400 for two of them or a longer boundary);
+bodies over the byte cap (413; from ``Content-Length`` before reading, else while reading);
+bodies that arrive too slowly (408); malformed forms (no closing boundary, odd file names) and
+missing, repeated or unknown fields, text where a file belongs (BentoML would fetch it as a
+URL), a file where text belongs, text that is not UTF-8 or that the validators refuse (400),
+and files the form's check refuses (its status); more requests in flight than allowed, counted
+once their body is in (503 with Retry-After). Any other failure of the checks is a 400, and a
+body's share of the memory budget is given back however its request ends. What passes reaches
+BentoML as exactly what was checked: one normalised Content-Type, the body as read. Every
+error response from inside, BentoML's own included, leaves in the same ``{"error", "field"}``
+shape; a 500 or a crash becomes a 503.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import parse_qsl
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
@@ -57,8 +63,11 @@ MAX_TEXT_BYTES = 8192  # the largest text field: 4 kB of gallery metadata, escap
 # The text fields of the request being answered, as the guard's validators read them: set by the
 # guard, read by endpoints that need more than BentoML's reading (a request runs in one context).
 FORM_VALUES: ContextVar[Mapping[str, object]] = ContextVar("reid_form_values", default=MappingProxyType({}))
+# The request headers an upload form reads (UploadForm.headers), as the guard checked them.
+REQUEST_HEADERS: ContextVar[Mapping[bytes, bytes]] = ContextVar("reid_request_headers", default=MappingProxyType({}))
 # File names end up in BentoML's temporary file names: keep them well inside a file system's 255.
 MAX_FILENAME_BYTES = 128
+MAX_BOUNDARY_BYTES = 70  # RFC 2046's limit; the multipart parser raises past 256
 # A body gets this long before the minimum upload rate applies.
 UPLOAD_GRACE_S = 1.0
 # Error bodies from inside are reshaped; one longer than this is replaced unread.
@@ -79,6 +88,8 @@ class UploadForm:
     check_file: Callable[[str, bytes], object] | None = None
     repeated: dict[str, tuple[int, int]] = field(default_factory=dict)  # file field -> (fewest, most) files
     max_bytes: int | None = None  # this endpoint's body cap; default: the guard's
+    # Request headers the endpoint reads (lower case), each with its check of the value (None: not given).
+    headers: dict[bytes, Callable[[bytes | None], object]] = field(default_factory=dict)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -113,7 +124,10 @@ class RequestGuard:
         api_key: str | None = None,
         known_path: Callable[[Scope], bool] = lambda scope: True,
         on_reject: Callable[[RequestError], None] = lambda error: None,
+        on_load: Callable[[int, int], None] = lambda bytes_held, in_flight: None,
         routes: Sequence[BaseRoute] = (),
+        keyed_paths: frozenset[str] = frozenset(),
+        cached_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.forms = forms
@@ -123,6 +137,10 @@ class RequestGuard:
         self.api_key = api_key.encode() if api_key else None
         self.known_path = known_path
         self.on_reject = on_reject
+        self.on_load = on_load  # told (body bytes held, requests in flight) after each request
+        self.keyed_paths = keyed_paths  # paths besides the uploads and routes that need the key
+        self.cached_paths = cached_paths  # GET paths whose answer never changes while the process lives
+        self._cache: dict[str, list[Message]] = {}
         self.in_flight = 0
         self.bodies = ByteBudget(limits.memory)
 
@@ -135,23 +153,51 @@ class RequestGuard:
         if form is not None and scope["method"] == "POST":
             await self._upload(scope, receive, send, form)
             return
-        route, allowed = self._route(scope)
         try:
-            if route is not None:
+            route, allowed = self._route(scope)
+            if route is not None or scope["path"] in self.keyed_paths:
                 self._check_key(scope["headers"])
             elif form is not None or allowed:
                 allow = ", ".join(sorted(allowed | ({"POST"} if form else set())))
                 raise MethodNotAllowed(f"{scope['path'][:100]} takes {allow}", allow=allow)
             elif not self.known_path(scope):
                 raise NotFound(f"no such path: {scope['path'][:100]}")
+            single_values(scope)
+            if route is not None and self.in_flight >= self.max_in_flight:
+                raise Unavailable(f"busy: {self.in_flight} requests in flight, the limit; retry shortly")
         except RequestError as error:
             await self._refuse(send, error)
             return
-        if route is not None:
-            routed = {**scope, **route[1]}
-            await self._forward(routed, receive, send, app=route[0].handle)  # type: ignore[arg-type]
-        else:
+        if route is None:
+            await self._forward_cached(scope, receive, send)
+            return
+        self.in_flight += 1
+        self._observe()
+        try:
+            await self._forward({**scope, **route[1]}, receive, send, app=route[0].handle)  # type: ignore[arg-type]
+        finally:
+            self.in_flight -= 1
+            self._observe()
+
+    async def _forward_cached(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass a request on; a GET of a cached path is answered from its first 200."""
+        path = scope["path"]
+        if scope["method"] != "GET" or path not in self.cached_paths:
             await self._forward(scope, receive, send)
+            return
+        if path not in self._cache:
+            kept: list[Message] = []
+
+            async def keep(message: Message) -> None:
+                kept.append(message)
+                await send(message)
+
+            await self._forward(scope, receive, keep)
+            if kept and kept[0]["type"] == "http.response.start" and kept[0]["status"] == HTTPStatus.OK:
+                self._cache[path] = kept
+            return
+        for message in self._cache[path]:
+            await send(message)
 
     def _route(self, scope: Scope) -> tuple[tuple[BaseRoute, Any] | None, set[str]]:
         """The guard's own route for the request (with its scope additions), else the methods
@@ -166,31 +212,56 @@ class RequestGuard:
         return None, allowed
 
     async def _upload(self, scope: Scope, receive: Receive, send: Send, form: UploadForm) -> None:
-        held = [0]  # bytes of the body budget this request holds
+        held = [0]  # bytes of the body budget this request holds, given back whatever happens
         try:
-            headers = scope["headers"]
-            self._check_key(headers)
-            max_bytes = form.max_bytes or self.limits.max_bytes
-            boundary = self._boundary(headers, form, max_bytes)
-            body = await self._read_body(receive, held, max_bytes)
-            # Off the event loop: parsing and checking tens of megabytes takes a while.
-            parts = await asyncio.to_thread(check_form, body, boundary, form)
-            if self.in_flight >= self.max_in_flight:
-                raise Unavailable(f"busy: {self.in_flight} requests in flight, the limit; retry shortly")
-        except RequestError as error:
-            self.bodies.release(held[0])
-            await self._refuse(send, error)
-            return
-        self.in_flight += 1
-        try:
-            # The text fields as the validators read them, for endpoints that need more than
-            # BentoML's reading (it JSON-decodes each value that parses: a label "1e3" is 1000.0).
-            FORM_VALUES.set({part.name: part.value for part in parts if not part.is_file})
-            scope = {**scope, "headers": _normalised(headers, boundary, len(body))}
-            await self._forward(scope, _replay(body, receive), send)
+            try:
+                body, boundary, parts = await self._checked_upload(scope, receive, form, held)
+            except RequestError as error:
+                await self._refuse(send, error)
+                return
+            except Exception:
+                # A gap in the checks is a refused request, not a 500 that keeps its budget.
+                logger.exception("an upload's checks failed")
+                await self._refuse(send, BadForm("the request could not be read"))
+                return
+            self.in_flight += 1
+            self._observe()
+            try:
+                # The text fields as the validators read them, for endpoints that need more than
+                # BentoML's reading (it JSON-decodes each value that parses: a label "1e3" is 1000.0).
+                FORM_VALUES.set({part.name: part.value for part in parts if not part.is_file})
+                headers = _normalised(scope["headers"], boundary, len(body))
+                await self._forward({**scope, "headers": headers}, _replay(body, receive), send)
+            finally:
+                self.in_flight -= 1
         finally:
-            self.in_flight -= 1
             self.bodies.release(held[0])
+            self._observe()
+
+    def _observe(self) -> None:
+        self.on_load(self.bodies.total - self.bodies.free, self.in_flight)
+
+    async def _checked_upload(
+        self, scope: Scope, receive: Receive, form: UploadForm, held: list[int]
+    ) -> tuple[bytes, bytes, list[FormPart]]:
+        """The body, its boundary and its checked parts; a RequestError for the first fault."""
+        headers = scope["headers"]
+        self._check_key(headers)
+        single_values(scope)
+        REQUEST_HEADERS.set({key: value for key, value in headers if key in form.headers})
+        for name, check in form.headers.items():
+            try:
+                check(_one_header(headers, name))
+            except ValueError as error:
+                raise BadForm(str(error), field=name.decode()) from error
+        max_bytes = form.max_bytes or self.limits.max_bytes
+        boundary = self._boundary(headers, form, max_bytes)
+        body = await self._read_body(receive, held, max_bytes)
+        # Off the event loop: parsing and checking tens of megabytes takes a while.
+        parts = await asyncio.to_thread(check_form, body, boundary, form)
+        if self.in_flight >= self.max_in_flight:
+            raise Unavailable(f"busy: {self.in_flight} requests in flight, the limit; retry shortly")
+        return body, boundary, parts
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send, app: App | None = None) -> None:
         """The inner app (or ``app``), its error responses reshaped and a crash answered with a 503."""
@@ -227,6 +298,8 @@ class RequestGuard:
         media_type, params = parse_options_header(content_types[0] if content_types else b"")
         if media_type != b"multipart/form-data" or not params.get(b"boundary"):
             raise UnsupportedMediaType(f"send a multipart/form-data body with the fields {', '.join(form.names)}")
+        if len(params[b"boundary"]) > MAX_BOUNDARY_BYTES:
+            raise BadForm(f"the multipart boundary is over {MAX_BOUNDARY_BYTES} characters (RFC 2046)")
         if params.get(b"charset", b"utf-8").lower() not in (b"utf-8", b"us-ascii"):
             raise UnsupportedMediaType("send the form in UTF-8 (no other charset)")
         lengths = {value for key, value in headers if key == b"content-length"}
@@ -290,12 +363,32 @@ def known_route(app: Any) -> Callable[[Scope], bool]:
             if match == Match.NONE:
                 continue
             if isinstance(route, Mount) and isinstance(route.app, StaticFiles):
-                _, found = route.app.lookup_path(scope["path"][len(route.path) :].lstrip("/"))
+                try:
+                    _, found = route.app.lookup_path(scope["path"][len(route.path) :].lstrip("/"))
+                except (OSError, ValueError):  # names the file system refuses: a NUL, too long
+                    return False
                 return found is not None
             return True
         return False
 
     return known
+
+
+def single_values(scope: Scope) -> None:
+    """BadForm when a query parameter is given more than once: a proxy reading the first value
+    and the service reading the last would disagree."""
+    names = [name for name, _ in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise BadForm("given more than once; give each query parameter once", field=repeated[0][:100])
+
+
+def _one_header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The value of a header given at most once (BadForm when repeated)."""
+    values = [value for key, value in headers if key == name]
+    if len(values) > 1:
+        raise BadForm(f"give the {name.decode()} header once, not {len(values)} times")
+    return values[0] if values else None
 
 
 def optional_unit_interval(text: str) -> float | None:
@@ -347,7 +440,11 @@ def check_form(body: bytes, boundary: bytes, form: UploadForm) -> list[FormPart]
             if len(part.data) > MAX_TEXT_BYTES:
                 raise BadForm(f"longer than {MAX_TEXT_BYTES} bytes", field=name)
             try:
-                part.value = form.text_fields[name](part.data.decode("utf-8", "replace"))
+                part.value = form.text_fields[name](part.data.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise BadForm("must be UTF-8 text", field=name) from None
+            except RecursionError:
+                raise BadForm("nested too deeply", field=name) from None
             except ValueError as error:
                 raise BadForm(str(error), field=name) from error
     for name in form.file_fields:

@@ -6,6 +6,8 @@
 | ``reid_match_similarity`` | histogram | | cosine similarity of every returned match |
 | ``reid_stage_seconds`` | histogram | ``stage``: decode, detect, embed, match | time per request in each stage |
 | ``reid_rejected_requests_total`` | counter | ``reason`` | requests refused, by the reason in ``reid.errors`` |
+| ``reid_upload_bytes_held`` | gauge | | bytes of the upload-memory budget held now (0 at rest) |
+| ``reid_requests_in_flight`` | gauge | | requests the entry is working on now |
 """
 
 from __future__ import annotations
@@ -36,6 +38,24 @@ REJECTED = bentoml.metrics.Counter(
     documentation="Requests refused, by reason.",
     labelnames=["reason"],
 )
+
+# Live processes only, summed: what the entry holds now.
+UPLOAD_BYTES_HELD = bentoml.metrics.Gauge(
+    name="reid_upload_bytes_held",
+    documentation="Bytes of the upload-memory budget held now.",
+    multiprocess_mode="livesum",
+)
+IN_FLIGHT = bentoml.metrics.Gauge(
+    name="reid_requests_in_flight",
+    documentation="Requests the entry is working on now.",
+    multiprocess_mode="livesum",
+)
+
+
+def observe_load(bytes_held: int, in_flight: int) -> None:
+    """The guard's load, as gauges."""
+    UPLOAD_BYTES_HELD.set(bytes_held)
+    IN_FLIGHT.set(in_flight)
 
 
 @contextmanager

@@ -21,10 +21,18 @@ def warm_up_inputs(seed: int = 0) -> tuple[bytes, list[np.ndarray]]:
     return jpeg, crops
 
 
-async def warm_up(pipeline: ReIDPipeline, rounds: int = 3) -> None:
-    """Run the compare path end to end (noise holds no persons, so crops are embedded apart)."""
+async def warm_up(pipeline: ReIDPipeline, rounds: int = 3, training_calls: int = 40) -> None:
+    """Run the compare path end to end (noise holds no persons, so crops are embedded apart),
+    then ``training_calls`` small calls of each model service at once.
+
+    Each model service's adaptive batcher first trains its latency model on about 35 calls,
+    dispatching one to three at a time; until then a burst of real requests queues behind it
+    and can pass the queue deadline (503). The small calls finish that training here."""
     jpeg, crops = warm_up_inputs()
     image = await asyncio.to_thread(decode_image, jpeg, field="warm-up", max_bytes=len(jpeg), max_pixels=1 << 22)
     for _ in range(rounds):
         await pipeline.compare(image, image)
         await pipeline.embed(crops)
+    small = image[:240, :320]
+    await asyncio.gather(*(pipeline.detect([small]) for _ in range(training_calls)))
+    await asyncio.gather(*(pipeline.embed(crops[:1]) for _ in range(training_calls)))

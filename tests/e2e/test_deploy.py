@@ -83,6 +83,17 @@ def test_k8s_runs_each_service_in_its_own_scaled_probed_deployment():
     assert "PersonDetector=http://reid-detector:3000" in entry and "PersonEmbedder=http://reid-embedder:3000" in entry
 
 
+def test_each_pods_memory_limit_is_what_its_service_declares():
+    import service
+
+    deployments = {d["metadata"]["name"]: d for d in k8s_documents() if d["kind"] == "Deployment"}
+    pods = {"ReID": "reid", "PersonDetector": "reid-detector", "PersonEmbedder": "reid-embedder"}
+    for name, pod in pods.items():
+        declared = getattr(service, name).config["resources"]["memory"]
+        container = deployments[pod]["spec"]["template"]["spec"]["containers"][0]
+        assert container["resources"]["limits"]["memory"] == declared, name
+
+
 def test_bentocloud_file_scales_each_service_on_its_own():
     from bentoml._internal.cloud.schemas.modelschemas import DeploymentServiceConfig
     from bentoml._internal.utils.cattr import bentoml_cattr

@@ -115,6 +115,10 @@ def test_short_soak_has_no_server_error(server, tmp_path):
             "2",
             "--minutes",
             "5",
+            "--group-burst",
+            "4",
+            "--max-slowdown",
+            "1000",  # timing is judged by the benchmark run, not by a test
             "--data",
             str(DATA),
             "--json",
@@ -124,3 +128,6 @@ def test_short_soak_has_no_server_error(server, tmp_path):
     report = json.loads(out.read_text())
     assert report["server_errors"] == 0 and report["unexpected"] == {}, report
     assert report["requests"] == 40
+    assert report["upload_bytes_held_at_end"] == 0
+    assert report["gallery"]["not_once"] == report["gallery"]["refused_but_stored"] == []
+    assert report["group_burst"]["statuses"] == {"200": 4}

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import sqlite3
+import time
 import uuid
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from reid.errors import GalleryModelMismatch, GalleryUnavailable
+from reid.errors import GalleryModelMismatch, GalleryUnavailable, IdempotencyConflict, TimedOut
 from reid.gallery.store import Gallery
 
 MODEL = "person-embedder:one"
@@ -144,3 +147,63 @@ def test_an_unreachable_server_is_refused_without_its_password():
     with pytest.raises(GalleryUnavailable) as raised:
         Gallery("postgresql+psycopg://reid:s3cret@127.0.0.1:1/gallery", MODEL)
     assert "127.0.0.1:1" in str(raised.value) and "s3cret" not in str(raised.value)
+
+
+@contextlib.contextmanager
+def write_lock_held(uri: str) -> Iterator[None]:
+    """Another writer holding the gallery's write lock (a reembed, another replica)."""
+    if "://" not in uri:
+        connection = sqlite3.connect(uri, isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            connection.execute("ROLLBACK")
+            connection.close()
+        return
+    engine = sa.create_engine(uri)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("LOCK TABLE reid_gallery_revision IN EXCLUSIVE MODE")
+        yield
+        connection.rollback()
+    engine.dispose()
+
+
+def test_a_write_past_its_deadline_is_rolled_back_and_never_committed_later(uri):
+    gallery = Gallery(uri, MODEL)
+    person = vectors(1)[0]
+    with write_lock_held(uri):
+        started = time.monotonic()
+        with pytest.raises(TimedOut, match="nothing was stored"):
+            gallery.add(person, [0, 0, 10, 20], label="late", deadline=started + 1.0)
+        assert time.monotonic() - started < 3.0
+    time.sleep(0.5)
+    assert gallery.page(0, 5) == ([], 0) and Gallery(uri, MODEL).counts() == (0, 0)
+    assert gallery.add(person, [0, 0, 10, 20], deadline=time.monotonic() + 5).label is None  # not stuck
+
+
+def test_an_idempotency_key_stores_one_person_however_often_it_is_sent(uri):
+    gallery = Gallery(uri, MODEL)
+    person = vectors(1)[0]
+    key = ("retry-1", "f" * 64)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        stored = list(pool.map(lambda _: gallery.add(person, [0, 0, 10, 20], label="once", key=key), range(16)))
+    assert {p.person_id for p in stored} == {stored[0].person_id} and gallery.page(0, 5)[1] == 1
+    with pytest.raises(IdempotencyConflict, match="another enrolment") as conflict:
+        gallery.add(person, [0, 0, 10, 20], label="other", key=("retry-1", "0" * 64))
+    assert conflict.value.status == 409 and gallery.page(0, 5)[1] == 1
+    gallery.delete(stored[0].person_id)
+    again = gallery.add(person, [0, 0, 10, 20], label="once", key=key)
+    assert again.person_id != stored[0].person_id and gallery.page(0, 5)[1] == 1
+
+
+@pytest.mark.parametrize(
+    "metadata", [{"x": float("nan")}, {"x": float("inf")}, {"note": "\ud800"}, {"\udfff": 1}], ids=str
+)
+def test_metadata_that_cannot_be_read_back_the_same_is_refused_before_writing(uri, metadata):
+    gallery = Gallery(uri, MODEL)
+    with pytest.raises(ValueError):
+        gallery.add(vectors(1)[0], [0, 0, 10, 20], metadata=metadata)
+    assert gallery.page(0, 5) == ([], 0)
+    stored = gallery.add(vectors(1)[0], [0, 0, 10, 20], metadata={"é": [1.5, None, "ü"]})
+    assert stored.metadata == gallery.get(stored.person_id).metadata == {"é": [1.5, None, "ü"]}

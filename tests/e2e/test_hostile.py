@@ -28,11 +28,9 @@ from tools.hostile import (
     raw_exchange,
     small_png,
 )
-from tools.processes import MemoryWatch, serve_bentoml
+from tools.processes import MemoryWatch, declared_memory_mb, serve_bentoml
 
 CASES = cases()
-# The entry's declared memory (service.py) and what it may reach under attack.
-ENTRY_MEMORY_LIMIT_MB = 1.5 * 1024
 
 
 def assert_refusal_shape(response: httpx.Response) -> None:
@@ -101,7 +99,20 @@ def test_decoding_and_memory_bombs_starve_no_one_and_keep_memory_bounded(server)
         assert honest_compare(server).status_code == 200
     peak_mb = watch.stop()["ReID#1"] / 2**20
     assert set(attack.outcomes) == {"413"}, attack.outcomes
-    assert peak_mb < ENTRY_MEMORY_LIMIT_MB, f"entry peak {peak_mb:.0f} MB"
+    assert peak_mb < declared_memory_mb(), f"entry peak {peak_mb:.0f} MB"
+
+
+def test_concurrent_groups_of_large_images_keep_the_entry_within_its_declared_memory(server):
+    """Eight /group of 16 crowded 1080p frames at once, as the in-flight limit lets in."""
+    from tools.load import group_burst
+    from tools.shared import DATA
+
+    watch = MemoryWatch(server.processes())
+    burst = group_burst(server.url, DATA, requests=8, clients=8)
+    peak_mb = watch.stop()["ReID#1"] / 2**20
+    assert set(burst["statuses"]) <= {"200", "503", "504"}, burst
+    assert peak_mb < declared_memory_mb(), f"entry peak {peak_mb:.0f} MB"
+    assert honest_compare(server).status_code == 200
 
 
 def test_unknown_paths_are_json_404s_that_add_no_metric_series(server):

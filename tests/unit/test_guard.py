@@ -363,3 +363,152 @@ async def test_the_guards_own_routes_sit_behind_the_key_and_others_methods_get_4
         assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD, POST"
         assert (await http.get("/things/7", headers={"x-api-key": "k"})).status_code == 405
         assert (await http.get("/nothing", headers={"x-api-key": "k"})).status_code == 404
+
+
+def deep(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+def recursive_json(text: str) -> object:
+    return json.loads(text)  # a validator that lets RecursionError escape, as json.loads does
+
+
+@pytest.mark.parametrize(
+    ("content_type", "content", "words"),
+    [
+        ("multipart/form-data; boundary=" + "b" * 300, b"--" + b"b" * 300 + b"--\r\n", "boundary is over 70"),
+        (None, None, "nested too deeply"),  # JSON nested past Python's recursion limit in a text field
+        ("multipart/form-data; boundary=guardtest", b"--guardtest\r\nContent-Disposition: form-data", "malformed"),
+    ],
+    ids=["boundary-300", "nested-json", "cut-in-a-header"],
+)
+async def test_any_failure_while_checking_an_upload_is_a_refusal_that_gives_its_budget_back(
+    content_type, content, words
+):
+    form = UploadForm(("image1", "image2"), {"threshold": recursive_json})
+    if content is None:
+        content, content_type = body(*GOOD[:2], ("threshold", None, deep(3_000)))
+    limits = UploadLimits(max_bytes=300_000, timeout_s=5, min_rate=1_000, memory=2 * 300_000)
+    guard = RequestGuard(echo, forms={"/compare": form}, limits=limits)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=guard), base_url="http://test") as http:
+        for _ in range(20):  # each would leak its reservation and the budget would run out
+            response = await http.post("/compare", content=content, headers={"content-type": content_type})
+            assert_refusal(response, 400, words, "threshold" if "nested" in words else None)
+        good, good_type = body(*GOOD)
+        assert (await http.post("/compare", content=good, headers={"content-type": good_type})).status_code == 200
+    assert guard.bodies.free == guard.bodies.total
+
+
+async def test_a_crash_inside_after_forwarding_gives_the_budget_back():
+    async def crash(scope, receive, send):
+        raise RuntimeError("boom")
+
+    guard = RequestGuard(crash, forms={"/compare": FORM}, limits=LIMITS)
+    content, content_type = body(*GOOD)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=guard), base_url="http://test") as http:
+        assert_refusal(await http.post("/compare", content=content, headers={"content-type": content_type}), 503)
+    assert guard.bodies.free == guard.bodies.total and guard.in_flight == 0
+
+
+def test_the_known_route_check_never_raises_on_names_the_file_system_refuses(tmp_path):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from starlette.staticfiles import StaticFiles
+
+    from reid.serving.guard import known_route
+
+    (tmp_path / "page.html").write_text("hi")
+    app = Starlette(routes=[Mount("/static_content", app=StaticFiles(directory=tmp_path))])
+    known = known_route(app)
+    scope = {"type": "http", "method": "GET", "root_path": ""}
+    assert known({**scope, "path": "/static_content/page.html"})
+    assert not known({**scope, "path": "/static_content/\x00"})
+    assert not known({**scope, "path": "/static_content/" + "a" * 300})
+
+    @settings(max_examples=300, deadline=None)
+    @given(tail=st.binary(max_size=600))
+    def never_raises(tail: bytes) -> None:
+        assert known({**scope, "path": "/static_content/" + tail.decode("latin-1")}) in (True, False)
+
+    never_raises()
+
+
+@pytest.mark.parametrize("query", ["confirm=false&confirm=true", "offset=0&offset=5", "a=1&b=2&a=1"])
+async def test_a_repeated_query_parameter_is_a_400(query):
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def listing(request):
+        return JSONResponse(dict(request.query_params))
+
+    routes = [Route("/things", listing, methods=["GET"])]
+    async with client(routes=routes) as http:
+        assert_refusal(await http.get(f"/things?{query}"), 400, "more than once", query.split("=")[0])
+        assert_refusal(await http.get(f"/readyz?{query}"), 400, "more than once", query.split("=")[0])
+        assert (await http.get("/things?offset=5&limit=2")).json() == {"offset": "5", "limit": "2"}
+
+
+async def test_the_guards_routes_count_towards_the_in_flight_limit():
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    release = asyncio.Event()
+
+    async def listing(request):
+        await release.wait()
+        return JSONResponse({})
+
+    async with client(routes=[Route("/things", listing, methods=["GET"])], max_in_flight=1) as http:
+        first = asyncio.create_task(http.get("/things"))
+        await asyncio.sleep(0.1)
+        assert_refusal(await http.get("/things"), 503, "busy")
+        release.set()
+        assert (await first).status_code == 200
+        assert (await http.get("/things")).status_code == 200
+
+
+async def test_cached_paths_are_answered_from_their_first_200_and_keyed_paths_need_the_key():
+    calls = []
+
+    async def document(scope, receive, send):
+        calls.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"doc %d" % len(calls)})
+
+    options = {"cached_paths": frozenset({"/readyz"}), "keyed_paths": frozenset({"/other"}), "api_key": "k"}
+    async with client(app=document, **options) as http:
+        assert [(await http.get("/readyz")).text for _ in range(3)] == ["doc 1"] * 3
+        assert_refusal(await http.get("/other"), 401, "API key")
+        assert (await http.get("/other", headers={"x-api-key": "k"})).status_code == 200
+    assert calls == ["/readyz", "/other"]
+
+
+async def test_invalid_utf8_in_a_text_field_is_a_400():
+    response = await post([*GOOD[:2], ("threshold", None, b"0.\xff")])
+    assert_refusal(response, 400, "UTF-8", "threshold")
+
+
+async def test_a_request_header_the_form_reads_is_checked_and_given_once():
+    from reid.serving.guard import REQUEST_HEADERS
+
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(dict(REQUEST_HEADERS.get()))
+        await echo(scope, receive, send)
+
+    def check(value: bytes | None) -> None:
+        if value is not None and not value.isalnum():
+            raise ValueError("bad key")
+
+    form = UploadForm(("image1", "image2"), headers={b"idempotency-key": check})
+    content, content_type = body(*GOOD[:2])
+    async with client(app=app, forms={"/compare": form}) as http:
+        ok = await http.post(
+            "/compare", content=content, headers={"content-type": content_type, "idempotency-key": "a1"}
+        )
+        assert ok.status_code == 200 and seen == [{b"idempotency-key": b"a1"}]
+        twice = [("content-type", content_type), ("idempotency-key", "a"), ("idempotency-key", "b")]
+        assert_refusal(await http.post("/compare", content=content, headers=twice), 400, "once")

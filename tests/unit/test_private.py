@@ -40,3 +40,29 @@ def test_uvicorn_picks_its_http_protocol_by_name_and_h11_keeps_its_hooks():
 def test_torchreid_lists_its_architectures():
     pytest.importorskip("torchreid")
     assert "osnet_x0_25" in private.torchreid_architectures(), "torchreid moved __model_factory"
+
+
+def test_a_lone_request_waits_for_its_batch_at_most_the_bound():
+    from bentoml._internal.marshal.dispatcher import Optimizer
+
+    private.bound_batch_wait(0.01)
+    optimizer = Optimizer(max_latency=20.0)
+    for _ in range(60):  # a burst: each batch's first request waited 2 s for the previous batch
+        optimizer.o_stat.append((8, 1.5, 2.0))
+    optimizer.trigger_refresh()
+    assert optimizer.wait == pytest.approx(0.01), "bentoml's batch optimizer changed (bound_batch_wait)"
+    assert optimizer.o_a > 0  # the batch-duration fit is BentoML's own, untouched
+
+
+def test_bentomls_request_folders_follow_tempfile_tempdir(tmp_path, monkeypatch):
+    import tempfile
+
+    from bentoml._internal.context import request_tempdir_pool
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    folder = request_tempdir_pool.acquire()
+    try:
+        assert folder.startswith(str(tmp_path)), "BentoML's request folders no longer follow tempfile.tempdir"
+    finally:
+        request_tempdir_pool.release(folder)
+        request_tempdir_pool.cleanup()
