@@ -36,7 +36,7 @@ from tools.attacks import Attack
 from tools.hostile import cases, front_door_cases
 from tools.load import Outcome, Request, closed_loop, group_burst, light_compare_ms, mot17_pairs
 from tools.processes import MemoryWatch, declared_memory_mb, serve_bentoml
-from tools.shared import person_photo
+from tools.shared import enrolment_form, person_photo
 
 REAL_PAIR = "mot17 pair"
 ENROLMENT = "enrolment"
@@ -74,12 +74,7 @@ def workload(data: Path, bad_share: float, seed: int = 0, enrol_share: float = 0
 
 def enrolment(photo: bytes, key: str) -> Request:
     """An enrolment of the photo's person labelled, and keyed, ``key``."""
-    import io
-
-    from PIL import Image
-
-    width, height = Image.open(io.BytesIO(photo)).size
-    form = {"files": {"image": ("p.jpg", photo, "image/jpeg")}, "data": {"bbox": f"0,0,{width},{height}", "label": key}}
+    form = enrolment_form(photo, label=key)
     return Request(ENROLMENT, {**form, "headers": {"idempotency-key": key}}, 200, "/gallery/persons")
 
 

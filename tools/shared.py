@@ -51,3 +51,19 @@ def hall_pair() -> dict:
         "image1": ("a.jpg", frames[0].read_bytes(), "image/jpeg"),
         "image2": ("b.jpg", frames[-1].read_bytes(), "image/jpeg"),
     }
+
+
+def photo_size(photo: bytes) -> tuple[int, int]:
+    """An encoded image's (width, height)."""
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(photo)).size
+
+
+def enrolment_form(photo: bytes, **fields: str) -> dict:
+    """httpx arguments enrolling the photo's person: by default the whole photo's box (a photo
+    from :func:`person_photo` shows bits of others too)."""
+    width, height = photo_size(photo)
+    return {"files": {"image": ("p.jpg", photo, "image/jpeg")}, "data": {"bbox": f"0,0,{width},{height}", **fields}}

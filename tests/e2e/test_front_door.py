@@ -24,7 +24,7 @@ import pytest
 
 from tools.hostile import front_door_cases, multipart
 from tools.processes import serve_bentoml
-from tools.shared import DATA, hall_pair, person_photo
+from tools.shared import DATA, enrolment_form, hall_pair, person_photo, photo_size
 
 KEY = "front-door-key"
 AUTH = {"x-api-key": KEY}
@@ -76,22 +76,6 @@ def budget_held(server) -> float:
     return float(found.group(1))
 
 
-def enrol_size(photo: bytes) -> tuple[int, int]:
-    """The photo's (width, height)."""
-    import io
-
-    from PIL import Image
-
-    return Image.open(io.BytesIO(photo)).size
-
-
-def enrol_form(photo: bytes, **fields: str) -> dict:
-    """An enrolment of the photo's person (by default the whole photo: it shows others too)."""
-    width, height = enrol_size(photo)
-    fields = {"bbox": f"0,0,{width},{height}", **fields}
-    return {"files": {"image": ("p.jpg", photo, "image/jpeg")}, "data": fields}
-
-
 def files_in(folder: Path, settle_s: float = 3.0) -> list[Path]:
     """The files left in ``folder`` once BentoML's end-of-request clean-up has had its moment."""
     deadline = time.monotonic() + settle_s
@@ -134,7 +118,7 @@ def test_odd_static_names_are_404_with_or_without_the_key(guarded):
 def test_the_person_rules_apply_at_enrolment_naming_the_reason(guarded, photo):
     for bbox, reason in [("0,0,1,1", "too_small"), ("0,0,8,8", "too_small"), ("0,0,60,40", "cut_off")]:
         response = httpx.post(
-            f"{guarded.url}/gallery/persons", headers=AUTH, timeout=60, **enrol_form(photo, bbox=bbox)
+            f"{guarded.url}/gallery/persons", headers=AUTH, timeout=60, **enrolment_form(photo, bbox=bbox)
         )
         assert response.status_code == 400 and response.json()["field"] == "bbox"
         assert response.json()["error"].startswith(f"bbox: {reason}"), response.text
@@ -144,14 +128,14 @@ def test_metadata_is_validated_before_writing_and_the_list_stays_readable(guarde
     before = gallery_total(guarded)
     for metadata in ['{"note":"\\ud800"}', '{"a":' + "[" * 300 + "]" * 300 + "}", '{"x":NaN}', '{"x":1e999}']:
         response = httpx.post(
-            f"{guarded.url}/gallery/persons", headers=AUTH, timeout=60, **enrol_form(photo, metadata=metadata)
+            f"{guarded.url}/gallery/persons", headers=AUTH, timeout=60, **enrolment_form(photo, metadata=metadata)
         )
         assert response.status_code == 400 and response.json()["field"] == "metadata", response.text
     stored = httpx.post(
         f"{guarded.url}/gallery/persons",
         headers=AUTH,
         timeout=60,
-        **enrol_form(photo, metadata=json.dumps({"note": "café ☕", "n": [1.5, None]}), label="kept"),
+        **enrolment_form(photo, metadata=json.dumps({"note": "café ☕", "n": [1.5, None]}), label="kept"),
     )
     assert stored.status_code == 200, stored.text
     assert stored.json()["metadata"] == {"note": "café ☕", "n": [1.5, None]}
@@ -162,14 +146,14 @@ def test_metadata_is_validated_before_writing_and_the_list_stays_readable(guarde
 
 def test_an_idempotency_key_makes_a_retry_return_the_first_enrolment(guarded, photo):
     key = {"idempotency-key": uuid.uuid4().hex}
-    form = enrol_form(photo, label="retried")
+    form = enrolment_form(photo, label="retried")
     first = httpx.post(f"{guarded.url}/gallery/persons", headers={**AUTH, **key}, timeout=60, **form)
     before = gallery_total(guarded)
     again = httpx.post(f"{guarded.url}/gallery/persons", headers={**AUTH, **key}, timeout=60, **form)
     assert first.status_code == again.status_code == 200 and first.json() == again.json()
     assert gallery_total(guarded) == before
     other = httpx.post(
-        f"{guarded.url}/gallery/persons", headers={**AUTH, **key}, timeout=60, **enrol_form(photo, label="another")
+        f"{guarded.url}/gallery/persons", headers={**AUTH, **key}, timeout=60, **enrolment_form(photo, label="another")
     )
     assert other.status_code == 409 and "Idempotency-Key" in other.json()["error"]
     bad = httpx.post(f"{guarded.url}/gallery/persons", headers={**AUTH, "idempotency-key": "a b"}, timeout=60, **form)
@@ -178,7 +162,7 @@ def test_an_idempotency_key_makes_a_retry_return_the_first_enrolment(guarded, ph
 
 def test_an_enrolment_answered_504_is_never_committed_and_its_retry_stores_it_once(guarded, photo):
     key = {"idempotency-key": uuid.uuid4().hex}
-    form = enrol_form(photo, label="after the lock")
+    form = enrolment_form(photo, label="after the lock")
     before = gallery_total(guarded)
     holder = sqlite3.connect(guarded.gallery, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another writer (a reembed, a replica) holds the write lock
@@ -211,7 +195,7 @@ def test_an_enrolment_answered_504_is_never_committed_and_its_retry_stores_it_on
 
 
 def test_a_repeated_parameter_is_a_400_and_changes_nothing(guarded, photo):
-    httpx.post(f"{guarded.url}/gallery/persons", headers=AUTH, timeout=60, **enrol_form(photo))
+    httpx.post(f"{guarded.url}/gallery/persons", headers=AUTH, timeout=60, **enrolment_form(photo))
     before = gallery_total(guarded)
     cleared = httpx.delete(f"{guarded.url}/gallery?confirm=false&confirm=true", headers=AUTH, timeout=30)
     assert cleared.status_code == 400 and cleared.json()["field"] == "confirm"
@@ -277,7 +261,7 @@ def test_the_client_sends_a_key_and_a_retry_with_it_stores_the_person_once(guard
 
     path = tmp_path / "person.jpg"
     path.write_bytes(photo)
-    whole = [0, 0, *enrol_size(photo)]
+    whole = [0, 0, *photo_size(photo)]
     with ReIDClient(guarded.url, api_key=KEY) as client:
         before = client.gallery_page().total
         first = client.enrol(path, bbox=whole, label="client", idempotency_key="client-retry-1")
