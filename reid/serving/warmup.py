@@ -23,7 +23,7 @@ def warm_up_inputs(seed: int = 0) -> tuple[bytes, list[np.ndarray]]:
 
 async def warm_up(pipeline: ReIDPipeline, rounds: int = 3, training_calls: int = 40) -> None:
     """Run the compare path end to end (noise holds no persons, so crops are embedded apart),
-    then ``training_calls`` small calls of each model service at once.
+    then ``training_calls`` small calls of each model service, three at a time.
 
     Each model service's adaptive batcher first trains its latency model on about 35 calls,
     dispatching one to three at a time; until then a burst of real requests queues behind it
@@ -34,5 +34,8 @@ async def warm_up(pipeline: ReIDPipeline, rounds: int = 3, training_calls: int =
         await pipeline.compare(image, image)
         await pipeline.embed(crops)
     small = image[:240, :320]
-    await asyncio.gather(*(pipeline.detect([small]) for _ in range(training_calls)))
-    await asyncio.gather(*(pipeline.embed(crops[:1]) for _ in range(training_calls)))
+    # Three at a time: training batches are of one to three calls, and each call in flight at
+    # once is a pooled connection that goes stale together with the others when left idle.
+    for _ in range(training_calls // 3):
+        await asyncio.gather(*(pipeline.detect([small]) for _ in range(3)))
+        await asyncio.gather(*(pipeline.embed(crops[:1]) for _ in range(3)))
