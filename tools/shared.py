@@ -44,9 +44,14 @@ def person_photo(name: str = "MOT17-09-FRCNN") -> bytes:
     return buffer.getvalue()
 
 
+def hall_frames() -> list[Path]:
+    """The two-camera hall's frames, in order."""
+    return sorted((DATA / "two-camera-hall" / "HALL-3P" / "img1").iterdir())
+
+
 def hall_pair() -> dict:
     """The two-camera hall's first and last frames as /compare's files: a light compare."""
-    frames = sorted((DATA / "two-camera-hall" / "HALL-3P" / "img1").iterdir())
+    frames = hall_frames()
     return {
         "image1": ("a.jpg", frames[0].read_bytes(), "image/jpeg"),
         "image2": ("b.jpg", frames[-1].read_bytes(), "image/jpeg"),

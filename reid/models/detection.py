@@ -26,7 +26,7 @@ import numpy as np
 
 from reid.core.boxes import suppress_duplicates
 from reid.core.fusion import fuse_by_height
-from reid.models.specs import DetectorSpec, device_for
+from reid.models.specs import DetectorSpec, device_for, require_backend
 
 PERSON_CLASS = 0  # COCO
 # Letterbox padding: the grey ultralytics pads with.
@@ -73,6 +73,7 @@ def open_detector(folder: Path, spec: DetectorSpec, options: DetectorOptions) ->
     }
     if spec.backend not in backends:
         raise ValueError(f"no detector backend {spec.backend!r}; known: {', '.join(backends)}")
+    require_backend(spec.backend, spec.weights)
     if spec.large_persons is not None:
         small = open_detector(folder, spec.model_copy(update={"large_persons": None}), options)
         large_options = replace(options, confidence=spec.large_persons.confidence)

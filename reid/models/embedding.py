@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from reid.models.specs import EmbedderSpec, Preprocess, device_for
+from reid.models.specs import EmbedderSpec, Preprocess, device_for, require_backend
 
 # (N, 3, H, W) float32 network input -> (N, D) float32 raw features.
 Network = Callable[[np.ndarray], np.ndarray]
@@ -72,6 +72,7 @@ class Embedder:
     def __init__(self, folder: Path, spec: EmbedderSpec, options: EmbedderOptions = EmbedderOptions()) -> None:
         if spec.backend not in _BACKENDS:
             raise ValueError(f"no embedder backend {spec.backend!r}; known: {', '.join(_BACKENDS)}")
+        require_backend(spec.backend, spec.weights)
         self.spec = spec
         self.flip = options.flip
         self.chunk = options.chunk

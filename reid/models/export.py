@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from reid.models.embedding import EmbedderSpec, load_torchreid_state, preprocess
+from reid.models.specs import require_backend
 
 MAX_RELATIVE_ERROR = 1e-4
 
@@ -33,6 +34,7 @@ def export_torchreid(weights: Path, spec: EmbedderSpec, backend: str, folder: Pa
     Returns the spec of the export and its measured relative error against torchreid on
     :func:`check_crops`; raises :class:`ExportMismatch` over ``MAX_RELATIVE_ERROR``.
     """
+    require_backend("torchreid", weights.name)
     import torch
 
     from reid.models.embedding import Embedder

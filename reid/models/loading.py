@@ -17,7 +17,7 @@ from reid.config import Settings
 from reid.core.pipeline import DetectFn, EmbedFn, PersonRules, ReIDPipeline
 from reid.models.detection import Detector, DetectorOptions, open_detector
 from reid.models.embedding import Embedder, EmbedderOptions
-from reid.models.specs import DetectorSpec, EmbedderSpec
+from reid.models.specs import DetectorSpec, EmbedderSpec, needs_torch_extra
 from reid.models.store import open_stored, stored_model
 from reid.schemas import CompareResponse, GroupResponse, ModelTags
 
@@ -41,6 +41,15 @@ class StoredModels:
         embedder_folder, embedder_spec = open_stored(embedder_model, EmbedderSpec, verify=embedder)
         tags = ModelTags(detector=str(detector_model.tag), embedder=str(embedder_model.tag))
         return cls(detector_folder, detector_spec, embedder_folder, embedder_spec, tags)
+
+    @property
+    def needs_torch_extra(self) -> bool:
+        """Whether a stored network (the embedder, the detector or its large-person twin) runs on
+        a backend of the torch extra."""
+        backends = [self.embedder_spec.backend, self.detector_spec.backend]
+        if self.detector_spec.large_persons is not None:
+            backends.append(self.detector_spec.large_persons.backend)
+        return any(needs_torch_extra(backend) for backend in backends)
 
     def threshold(self, settings: Settings) -> float:
         """The configured match threshold, else the embedder's calibrated one."""

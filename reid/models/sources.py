@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reid.models.specs import DetectorSpec, EmbedderSpec, Preprocess
+from reid.models.specs import DetectorSpec, EmbedderSpec, Preprocess, require_backend
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
@@ -90,16 +90,24 @@ def download(name: str, cache: Path) -> Path:
         for suffix, digest in digests.items():
             path = target.with_suffix(suffix)
             if not path.exists():
-                urllib.request.urlretrieve(base + path.name, path)
+                try:
+                    urllib.request.urlretrieve(base + path.name, path)
+                except OSError as error:  # urllib's URLError among them
+                    raise OSError(
+                        f"could not download {base + path.name} ({getattr(error, 'reason', error)}); offline,"
+                        " import from a folder holding the weights: --from DIR, or REID_MODELS_DIR"
+                    ) from error
             if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
                 path.unlink()
                 raise ValueError(f"{base + path.name} does not have the expected sha256 {digest}")
     elif name in TORCHREID_ZOO:
+        require_backend("torchreid", name)
         import gdown
 
         if not target.exists():
             gdown.download(id=TORCHREID_ZOO[name], output=str(target), quiet=False)
     elif name.endswith(".pt"):
+        require_backend("ultralytics", name)
         from reid.models.detection import load_ultralytics
 
         load_ultralytics()
@@ -114,6 +122,7 @@ def download(name: str, cache: Path) -> Path:
 
 def torchreid_architecture(weights: Path) -> str:
     """The torchreid architecture a weights file is named after (``osnet_x0_25_msmt17.pth`` -> ``osnet_x0_25``)."""
+    require_backend("torchreid", weights.name)
     from reid.private import torchreid_architectures
 
     names = sorted((n for n in torchreid_architectures() if weights.stem.startswith(n)), key=len, reverse=True)

@@ -8,6 +8,7 @@ never a flag, decides how a model runs.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -17,6 +18,13 @@ from pydantic import BaseModel, Field, model_validator
 Backend = Literal["ultralytics", "torchreid", "onnx", "openvino"]
 # Backends that can run on a GPU (REID_DEVICE=cuda); the others always run on the CPU.
 GPU_BACKENDS: tuple[Backend, ...] = ("ultralytics", "torchreid")
+# The modules each backend imports beyond the runtime: the torch extra has them all.
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "ultralytics": ("torch", "ultralytics"),
+    "torchreid": ("torch", "torchvision", "torchreid"),
+    "onnx": ("onnxruntime",),
+}
+TORCH_EXTRA_INSTALL = "pip install -c requirements/dev.lock -e '.[torch]'"
 # What ultralytics runs as a PyTorch network (on any device); its exports run on the CPU.
 ULTRALYTICS_PYTORCH_SUFFIXES = (".pt", ".yaml")
 
@@ -32,6 +40,25 @@ def device_for(backend: Backend, weights: str, device: str) -> str:
     if backend not in GPU_BACKENDS or (backend == "ultralytics" and not weights.endswith(ULTRALYTICS_PYTORCH_SUFFIXES)):
         return "cpu"
     return device
+
+
+class MissingExtra(RuntimeError):
+    """A model's backend needs a package of the torch extra that is not installed."""
+
+
+def needs_torch_extra(backend: Backend) -> bool:
+    """Whether a backend runs on the torch extra rather than the runtime alone."""
+    return backend in EXTRA_MODULES
+
+
+def require_backend(backend: Backend, weights: str) -> None:
+    """Raise :class:`MissingExtra`, naming the extra, unless ``backend``'s modules are installed."""
+    missing = [name for name in EXTRA_MODULES.get(backend, ()) if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingExtra(
+            f"{weights} runs on the {backend} backend, which needs {', '.join(missing)}: install the torch"
+            f" extra ({TORCH_EXTRA_INSTALL}, or reid-service[torch])"
+        )
 
 
 class Preprocess(BaseModel):

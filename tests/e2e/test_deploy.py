@@ -1,6 +1,7 @@
 """The Bento, its container files, the deployment files, and serving split one service per process."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +11,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tools.containers import image_name, project_version
 from tools.processes import ServerProcess, free_port
-from tools.shared import ROOT, first_and_last, sequence
+from tools.shared import MODELS, ROOT, first_and_last, sequence
 
 SERVICES = {"ReID", "PersonDetector", "PersonEmbedder"}
 K8S = ROOT / "deploy" / "k8s"
@@ -19,16 +21,17 @@ K8S = ROOT / "deploy" / "k8s"
 
 @pytest.fixture(scope="module")
 def bento(model_store) -> Path:
-    bentoml_cli = Path(sys.executable).parent / "bentoml"
+    """The Bento as make bento builds it (scripts/build_bento.py), from the test run's store."""
     built = subprocess.run(
-        [str(bentoml_cli), "build", ".", "--output", "tag"], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "scripts/build_bento.py"], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    tag = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    tag = built.stdout.strip().splitlines()[-1]
     name, version = tag.split(":")
+    assert tag == image_name().removeprefix("localhost/")
     return model_store / "bentos" / name / version
 
 
-def test_bento_holds_the_services_both_models_and_pinned_packages(bento):
+def test_bento_holds_the_services_both_models_and_the_runtime_only(bento):
     manifest = yaml.safe_load((bento / "bento.yaml").read_text())
     assert manifest["entry_service"] == "ReID"
     services = {s["name"]: s for s in manifest["services"]}
@@ -40,9 +43,38 @@ def test_bento_holds_the_services_both_models_and_pinned_packages(bento):
         assert (bento / "src" / source).is_file(), source
     for unshipped in ("tests", "tools", "scripts"):
         assert not (bento / "src" / unshipped).exists(), unshipped
-    requirements = next((bento / "env" / "python").glob("requirements.*")).read_text()
-    for pin in ("bentoml==1.4.40", "torch==2.14.1", "openvino==", "ultralytics-opencv-headless=="):
-        assert pin in requirements, pin
+
+    def pins(text: str) -> set[str]:
+        return {line.strip().lower() for line in text.splitlines() if "==" in line and not line.startswith("#")}
+
+    requirements = pins(next((bento / "env" / "python").glob("requirements.*")).read_text())
+    assert requirements == pins((ROOT / "requirements" / "runtime.lock").read_text())
+    pinned = {pin.split("==")[0] for pin in requirements}
+    assert {"bentoml", "openvino", "opencv-python-headless"} <= pinned
+    assert not {"torch", "ultralytics-opencv-headless", "torchreid", "pytest", "ruff", "mypy", "hypothesis"} & pinned
+
+
+def test_a_stored_model_on_the_torch_extra_makes_the_bento_need_it(model_store):
+    from reid.config import Settings
+    from reid.models.importer import main as import_models
+    from reid.models.loading import StoredModels
+
+    assert not StoredModels.open(Settings(), detector=False, embedder=False).needs_torch_extra
+    arguments = ["--from", str(MODELS), "--only", "detector", "--detector", "yolov8n_int8_openvino_model"]
+    arguments += ["--detector-runtime", "ultralytics", "--detector-name", "person-detector-ultralytics"]
+    assert import_models(arguments) == 0
+    settings = Settings(detector_model="person-detector-ultralytics")
+    assert StoredModels.open(settings, detector=False, embedder=False).needs_torch_extra
+    env = {**os.environ, "REID_DETECTOR_MODEL": "person-detector-ultralytics"}
+    picked = subprocess.run(
+        [sys.executable, "-c", "import build_bento; print(build_bento.bento_lock())"],
+        cwd=ROOT / "scripts",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert picked.stdout.strip() == "requirements/torch.lock"
 
 
 def test_dockerfile_installs_opencvs_libraries_and_runs_the_bento(bento):
@@ -81,6 +113,17 @@ def test_k8s_runs_each_service_in_its_own_scaled_probed_deployment():
     assert set(served) == SERVICES
     entry = deployments["reid"]["spec"]["template"]["spec"]["containers"][0]["command"]
     assert "PersonDetector=http://reid-detector:3000" in entry and "PersonEmbedder=http://reid-embedder:3000" in entry
+
+
+def test_deployment_files_name_the_image_and_the_bento_make_container_builds():
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    (image,) = kustomization["images"]
+    assert f"{image['newName']}:{image['newTag']}" == image_name()
+    pods = [d["spec"]["template"]["spec"]["containers"][0] for d in k8s_documents() if d["kind"] == "Deployment"]
+    assert {pod["image"] for pod in pods} == {image["name"]}
+    assert {pod["imagePullPolicy"] for pod in pods} == {"IfNotPresent"}  # loaded onto the nodes, or pushed
+    bentocloud = yaml.safe_load((ROOT / "deploy" / "bentocloud.yaml").read_text())
+    assert bentocloud["bento"] == f"reid:{project_version()}"
 
 
 def test_each_pods_memory_limit_is_what_its_service_declares():

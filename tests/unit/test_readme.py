@@ -22,9 +22,11 @@ def test_settings_table_is_current():
 
 def test_the_two_setup_commands_are_make_targets_and_ci_runs_the_test_one():
     makefile = (ROOT / "Makefile").read_text()
-    for target in ("serve", "test", "test-fast", "lint"):
+    for target in ("serve", "test", "test-fast", "lint", "bento", "container", "test-container"):
         assert f"make {target}" in README and re.search(rf"^{re.escape(target)}:", makefile, re.M), target
-    assert re.search(r"^make test$", (ROOT / ".ci" / "run").read_text(), re.M), ".ci/run must run make test"
+    ci = (ROOT / ".ci" / "run").read_text()
+    for target in ("test", "test-container"):
+        assert re.search(rf"^make {target}$", ci, re.M), f".ci/run must run make {target}"
 
 
 def test_every_script_the_readme_runs_exists_and_takes_its_options():
