@@ -140,6 +140,9 @@ def _sqlite_pragmas(connection, _record) -> None:
     # WAL with a sync on every commit: a write is on disk when the request returns.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
+    # A deleted person's label, metadata, embedding and crop are overwritten with zeros, in the
+    # page written to the journal as in the file once checkpointed (see Gallery._erase_traces).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -284,6 +287,7 @@ class Gallery:
             connection.execute(ENROLMENTS.delete().where(ENROLMENTS.c.person_id == person_id))
 
         revision = self._write(remove)
+        self._erase_traces()
         self._settle(revision, lambda: self._forget(person_id))
         return removed[0]
 
@@ -296,10 +300,24 @@ class Gallery:
             connection.execute(ENROLMENTS.delete())
 
         self._write(remove)
+        self._erase_traces()
         with self._lock:
             self._revision = -1  # reload: nothing left
         self._refresh()
         return count[0]
+
+    def _erase_traces(self) -> None:
+        """After a delete, leave nothing of the deleted in the store's files. SQLite: the
+        write-ahead log still holds the pages as they were before; a TRUNCATE checkpoint copies
+        the zeroed pages into the file and empties the log (GalleryUnavailable when a reader keeps
+        it from finishing, so that the caller knows). PostgreSQL keeps deleted rows in its pages
+        until VACUUM reuses them, and in its own WAL: erasure there is the server's to configure."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as connection:
+            busy, _, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        if busy:
+            raise GalleryUnavailable("deleted, but a reader kept the journal from being emptied; retry")
 
     def replace_embedding(self, person_id: str, embedding: np.ndarray, model: str) -> None:
         """Give a stored person a new embedding from ``model`` (re-embedding a kept crop)."""

@@ -17,8 +17,10 @@ R = TypeVar("R")
 
 
 # A pooled keep-alive connection that the model service closed just as it was reused: the call
-# never ran, so it is sent once more on a fresh connection.
+# never ran, so it is sent again. Connections go stale together after an idle spell (two in a
+# row were seen after a burst), so up to STALE_TRIES sends, each on the pool's next connection.
 STALE_CONNECTION = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, httpx.RemoteProtocolError)
+STALE_TRIES = 4
 TRANSPORT_ERRORS = (aiohttp.ClientError, httpx.HTTPError, OSError)
 
 
@@ -29,10 +31,12 @@ def guarded(call: Callable[[T], Awaitable[R]], service: str) -> Callable[[T], Aw
 
     async def wrapped(items: T) -> R:
         try:
-            try:
-                return await call(items)
-            except STALE_CONNECTION:
-                return await call(items)
+            for _ in range(STALE_TRIES - 1):
+                try:
+                    return await call(items)
+                except STALE_CONNECTION:
+                    continue
+            return await call(items)
         # BentoML's clients are aiohttp (between services) or httpx, depending on the path.
         except TRANSPORT_ERRORS as error:
             raise Unavailable(f"the {service} service is unavailable ({type(error).__name__}); retry") from error

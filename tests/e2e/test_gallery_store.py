@@ -104,6 +104,27 @@ def test_embeddings_of_another_model_are_never_compared(uri):
     assert new.counts() == (1, 0) and len(new.search(vectors(1), 5, -1.0)[0]) == 1
 
 
+def test_a_deleted_person_leaves_nothing_in_the_sqlite_files(tmp_path):
+    """Read as an attacker with the disk would: the database file, its journal and its index."""
+    path = tmp_path / "gallery.sqlite3"
+    gallery = Gallery(str(path), MODEL)
+    gallery.add(vectors(1)[0], [0, 0, 10, 20], label="kept-person")
+    secret = vectors(1)[0]
+    crop = b"CROP" + np.random.default_rng(5).bytes(6000)  # spills onto overflow pages
+    gone = gallery.add(secret, [1, 2, 3, 4], label="erase-me-label", metadata={"note": "erase-me-too"}, crop=crop)
+
+    def files() -> bytes:
+        return b"".join(part.read_bytes() for part in tmp_path.glob("gallery.sqlite3*"))
+
+    markers = [b"erase-me-label", b"erase-me-too", secret.tobytes(), crop[:64], crop[-64:], gone.person_id.encode()]
+    assert all(marker in files() for marker in markers)
+    assert gallery.delete(gone.person_id)
+    left = files()
+    assert [marker[:20] for marker in markers if marker in left] == []
+    assert b"kept-person" in left
+    assert gallery.clear() == 1 and b"kept-person" not in files()
+
+
 def test_a_sqlite_store_that_is_corrupt_missing_or_foreign_is_refused_by_name(tmp_path):
     garbage = tmp_path / "garbage.sqlite3"
     garbage.write_bytes(bytes(range(256)) * 40)
