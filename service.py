@@ -17,8 +17,9 @@ import numpy as np
 from pydantic import Field
 
 from reid.config import get_settings
-from reid.private import bound_batch_wait, serve_entry_behind
+from reid.private import bound_batch_wait, document_apis_beside_mounts, serve_entry_behind
 from reid.schemas import CompareResponse, GalleryEntry, GroupResponse, SearchResponse
+from reid.serving.gallery_api import gallery_app
 from reid.serving.guard import optional_unit_interval
 from reid.serving.memory import tune_malloc
 
@@ -98,6 +99,8 @@ class PersonEmbedder:
     resources={"cpu": "1", "memory": "1536Mi"},
     traffic={"timeout": 60, "max_concurrency": 32},
 )
+# The gallery's list, get, edit and deletes: routes that @bentoml.api (POST only) cannot express.
+@bentoml.asgi_app(gallery_app(lambda: bentoml.get_current_service().gallery), path="/gallery")
 class ReID:
     """The entry: ``POST /compare``, ``/group``, their pictures and the gallery, composing the two
     model services."""
@@ -123,7 +126,8 @@ class ReID:
         self.pipeline = build_pipeline(settings, models, detect, embed)
         self.handler = UploadHandler(settings, self.pipeline)
         # Opened here, so that a missing or corrupt store stops the start with its name.
-        self.gallery = Gallery(settings.gallery_uri, models.tags.embedder)
+        retention_s = None if settings.gallery_retention_days is None else settings.gallery_retention_days * 86400
+        self.gallery = Gallery(settings.gallery_uri, models.tags.embedder, retention_s)
         self.gallery_handler = GalleryHandler(settings, self.pipeline, self.gallery)
         self.warm = asyncio.Event()
         self.warming = asyncio.Lock()
@@ -222,14 +226,13 @@ def entry_app(app, service):
     from reid.private import limit_header_time
     from reid.serving.entry import count_rejection
     from reid.serving.gallery import (
-        gallery_routes,
         idempotency_key,
         parse_bbox,
         parse_label,
         parse_metadata,
         parse_top_k,
     )
-    from reid.serving.guard import RequestGuard, UploadForm, UploadLimits, known_route
+    from reid.serving.guard import RequestGuard, UploadForm, UploadLimits, known_route, route_methods
     from reid.serving.metrics import observe_load
 
     check_against_traffic(settings, service.config.get("traffic") or {})
@@ -258,8 +261,7 @@ def entry_app(app, service):
     return RequestGuard(
         app,
         forms={**forms, "/gallery/persons": enrol, "/gallery/search": search},
-        # The gallery's reads and deletes, over the gallery the running service opened.
-        routes=gallery_routes(lambda: bentoml.get_current_service().gallery),
+        mounts=frozenset({"/gallery"}),
         limits=UploadLimits(
             max_bytes=settings.max_request_bytes,
             timeout_s=settings.upload_timeout_s,
@@ -269,6 +271,7 @@ def entry_app(app, service):
         max_in_flight=settings.max_in_flight,
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         known_path=known_route(app),
+        methods=route_methods(app),
         on_reject=count_rejection,
         on_load=observe_load,
         keyed_paths=frozenset({"/metrics"} if settings.metrics_need_key else ()),
@@ -277,3 +280,4 @@ def entry_app(app, service):
 
 
 serve_entry_behind(ReID, entry_app)
+document_apis_beside_mounts(ReID)

@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     gallery_keep_crops: bool = Field(
         False, description="Keep each enrolled person's crop (JPEG) in the gallery, so that it can be re-embedded."
     )
+    gallery_retention_days: float | None = Field(
+        None,
+        gt=0,
+        description="Erase persons enrolled more than this many days ago: at start, then at most hourly on the"
+        " gallery's next use. Unset: kept until deleted.",
+    )
 
     # Input limits.
     max_image_bytes: int = Field(20 * MiB, ge=1, description="Largest accepted upload per image.")

@@ -10,6 +10,7 @@
 | ``torchreid.reid.models.__model_factory`` | the architectures a ``.pth`` may name |
 | ``bentoml._internal.marshal.dispatcher.Optimizer`` (``trigger_refresh``, ``wait``) | a lone request's batch wait |
 | ``bentoml._internal.context.request_tempdir_pool`` (follows ``tempfile.tempdir``) | uploads in a private folder |
+| ``_bentoml_sdk.service.openapi._get_api_routes``, ``Service.openapi_spec`` | APIs beside mounts in the docs |
 """
 
 from __future__ import annotations
@@ -47,6 +48,36 @@ def serve_entry_behind(service: Any, wrap: Callable[[Any, Any], Any]) -> None:
         return wrap(app, self) if is_main and self.name == service.name else app
 
     service_class.to_asgi = to_asgi
+
+
+def document_apis_beside_mounts(service: Any) -> None:
+    """Keep an API's operation in ``/docs.json`` where a mounted FastAPI app has the same path.
+
+    BentoML builds the document as ``{**api_paths, **mounted_app_paths}``: the gallery's mounted
+    ``GET /gallery/persons`` would hide the ``POST /gallery/persons`` API that enrols. The
+    document is built as BentoML builds it, then each API's operation is put back beside the
+    mounted app's operations on its path.
+    """
+    import attr
+    from _bentoml_sdk.service.openapi import _get_api_routes
+
+    service_class = type(service)
+    build = service_class.openapi_spec.fget
+
+    def openapi_spec(self):
+        spec = build(self)
+        for path, api in _get_api_routes(self).items():
+            shown = spec.paths.get(path)
+            if shown is None:
+                continue
+            missing = {name: getattr(api, name) for name in OPERATIONS if getattr(shown, name) is None}
+            spec.paths[path] = attr.evolve(shown, **{k: v for k, v in missing.items() if v is not None})
+        return spec
+
+    service_class.openapi_spec = property(openapi_spec)
+
+
+OPERATIONS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 def bound_batch_wait(seconds: float) -> None:

@@ -11,7 +11,6 @@ Both serve the models of the BentoML store the image was built from ($BENTOML_HO
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -20,6 +19,7 @@ from pathlib import Path
 from tools.containers import image_name, image_size_mb, run_image
 from tools.load import light_compare_ms
 from tools.processes import serve_bentoml
+from tools.reports import publish
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,9 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         "compares": args.compares,
         "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
     }
-    print(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    publish(report, args.json)
     return 0
 
 

@@ -10,11 +10,11 @@ before and after, then measures the one-client median latency.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from tools.load import measure_load, mot17_pairs
 from tools.processes import serve_bentoml
+from tools.reports import publish
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,9 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         "rps_8_clients": round(loaded["rps"], 2),
         "p50_ms_1_client": round(single["p50_ms"]),
     }
-    print(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    publish(report, args.json)
     return 0
 
 

@@ -12,12 +12,12 @@ median 10 s after a burst is over --max-slowdown times its median before.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from tools.load import closed_loop, group_burst, light_compare_ms, mot17_pairs, pair_requests
 from tools.processes import serve_bentoml
+from tools.reports import publish
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,9 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         report["after_compares_ms"] = light_compare_ms(url)
     worst = max(report["after_groups_ms"], report["after_compares_ms"]) / report["before_ms"]
     report["worst_ratio"] = worst
-    print(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    publish(report, args.json)
     return 0 if worst <= args.max_slowdown else 1
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import random
 import re
 import time
@@ -36,6 +35,7 @@ from tools.attacks import Attack
 from tools.hostile import cases, front_door_cases
 from tools.load import Outcome, Request, closed_loop, group_burst, light_compare_ms, mot17_pairs
 from tools.processes import MemoryWatch, declared_memory_mb, serve_bentoml
+from tools.reports import publish
 from tools.shared import enrolment_form, person_photo
 
 REAL_PAIR = "mot17 pair"
@@ -200,9 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with serve_bentoml() as server:
             report = run(server.url, server)
-    print(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    publish(report, args.json)
     return 0 if not failures(report, args) else 1
 
 

@@ -5,6 +5,7 @@
     reid gallery enrol IMAGE [--bbox x1,y1,x2,y2] [--label TEXT] [--metadata JSON] [--idempotency-key KEY] [--url URL]
     reid gallery search IMAGE [--top-k K] [--threshold T] [--url URL]
     reid gallery list [--offset N] [--limit N] | get ID | delete ID | clear --yes   [--url URL]
+    reid gallery edit ID [--label TEXT | --no-label] [--metadata JSON]   [--url URL]
     reid gallery reembed [--uri REID_GALLERY_URI]
     reid models import [--from DIR] [...]
     reid models list
@@ -112,7 +113,7 @@ def _answer(args: argparse.Namespace, files: list[tuple[str, Path]], *, over_htt
 
 
 def gallery(args: argparse.Namespace) -> int:
-    """The ``gallery`` commands over HTTP: enrol, search, list, get, delete, clear."""
+    """The ``gallery`` commands over HTTP: enrol, search, list, get, edit, delete, clear."""
     import json
 
     from reid.clients.client import ReIDClient
@@ -130,6 +131,15 @@ def gallery(args: argparse.Namespace) -> int:
             answer = client.gallery_page(args.offset, args.limit)
         elif args.action == "get":
             answer = client.gallery_person(args.person_id)
+        elif args.action == "edit":
+            changes: dict[str, Any] = {"label": None} if args.no_label else {}
+            if args.label is not None:
+                changes["label"] = args.label
+            if args.metadata is not None:
+                changes["metadata"] = json.loads(args.metadata)
+            if not changes:
+                raise ValueError("edit changes --label, --no-label or --metadata: give one")
+            answer = client.edit_person(args.person_id, **changes)
         elif args.action == "delete":
             answer = client.delete_person(args.person_id)
         else:
@@ -238,6 +248,12 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--offset", type=int, default=0)
     listing.add_argument("--limit", type=int, default=20)
     over_http(actions.add_parser("get", help="one stored person")).add_argument("person_id")
+    edit = over_http(actions.add_parser("edit", help="change a stored person's label or metadata"))
+    edit.add_argument("person_id")
+    naming = edit.add_mutually_exclusive_group()
+    naming.add_argument("--label", help="the new label")
+    naming.add_argument("--no-label", action="store_true", help="remove the label")
+    edit.add_argument("--metadata", help="a JSON object: the new metadata, replacing the old")
     over_http(actions.add_parser("delete", help="remove one stored person")).add_argument("person_id")
     over_http(actions.add_parser("clear", help="remove every stored person")).add_argument("--yes", action="store_true")
     r = actions.add_parser("reembed", help="re-embed the kept crops with the current embedder (no server)")

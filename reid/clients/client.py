@@ -11,6 +11,7 @@ with ReIDClient("http://localhost:3000", api_key=None) as client:
         print(identity.identity, [(m.image_index, m.person_index) for m in identity.members])
     alice = client.enrol("alice.jpg", label="alice")            # a GalleryEntry
     found = client.search("camera2.jpg")                        # a SearchResponse
+    client.edit_person(alice.person_id, label="Alice", metadata={"team": "red"})
 """
 
 from __future__ import annotations
@@ -141,6 +142,11 @@ class ReIDClient:
         """One gallery person (ClientError 404 when there is none)."""
         return GalleryEntry.model_validate(self._plain("GET", f"/gallery/persons/{person_id}"))
 
+    def edit_person(self, person_id: str, **changes: str | dict | None) -> GalleryEntry:
+        """Change a gallery person's ``label`` (None removes it) and/or ``metadata`` (replaced);
+        the person as stored now (ClientError 404 when there is none)."""
+        return GalleryEntry.model_validate(self._plain("PATCH", f"/gallery/persons/{person_id}", edit=changes))
+
     def delete_person(self, person_id: str) -> Deleted:
         """Remove one gallery person (ClientError 404 when there is none)."""
         return Deleted.model_validate(self._plain("DELETE", f"/gallery/persons/{person_id}"))
@@ -156,12 +162,9 @@ class ReIDClient:
         except BentoMLException as error:
             raise _typed_error(error) from error
 
-    def _plain(self, method: str, path: str, params: dict | None = None) -> dict:
-        """A route BentoML's client does not know (the gallery's reads and deletes)."""
-        response = self._client.client.request(method, path, params=params)
-        if response.status_code >= 400:
-            raise _refusal(response.status_code, response.text)
-        return response.json()
+    def _plain(self, method: str, path: str, params: dict | None = None, edit: dict | None = None) -> dict:
+        """A route BentoML's client does not know (the gallery's reads, edits and deletes)."""
+        return _answer(self._client.client.request(method, path, params=params, json=edit))
 
     def close(self) -> None:
         """Close the connections."""
@@ -177,7 +180,8 @@ class ReIDClient:
 class AsyncReIDClient:
     """Asyncio client, used as ``async with AsyncReIDClient(url) as client:``;
     ``await client.compare(image1, image2, threshold=None) -> CompareResponse``,
-    ``await client.group(images, threshold=None) -> GroupResponse``."""
+    ``await client.group(images, threshold=None) -> GroupResponse``, and the gallery's reads,
+    edits and deletes as :class:`ReIDClient` has them."""
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 120) -> None:
         self._client = bentoml.AsyncHTTPClient(url, token=api_key, timeout=timeout)
@@ -190,6 +194,31 @@ class AsyncReIDClient:
         """Which persons of the ``images`` (2 or more files) are the same people; ClientError
         or ServerError if refused."""
         return GroupResponse.model_validate(await self._call("group", **_group_arguments(images, threshold)))
+
+    async def gallery_page(self, offset: int = 0, limit: int = 20) -> GalleryPage:
+        """Gallery persons, oldest first."""
+        params = {"offset": offset, "limit": limit}
+        return GalleryPage.model_validate(await self._plain("GET", "/gallery/persons", params))
+
+    async def gallery_person(self, person_id: str) -> GalleryEntry:
+        """One gallery person (ClientError 404 when there is none)."""
+        return GalleryEntry.model_validate(await self._plain("GET", f"/gallery/persons/{person_id}"))
+
+    async def edit_person(self, person_id: str, **changes: str | dict | None) -> GalleryEntry:
+        """Change a gallery person's ``label`` and/or ``metadata``, as :meth:`ReIDClient.edit_person`."""
+        return GalleryEntry.model_validate(await self._plain("PATCH", f"/gallery/persons/{person_id}", edit=changes))
+
+    async def delete_person(self, person_id: str) -> Deleted:
+        """Remove one gallery person (ClientError 404 when there is none)."""
+        return Deleted.model_validate(await self._plain("DELETE", f"/gallery/persons/{person_id}"))
+
+    async def clear_gallery(self) -> Deleted:
+        """Remove every gallery person."""
+        return Deleted.model_validate(await self._plain("DELETE", "/gallery", {"confirm": "true"}))
+
+    async def _plain(self, method: str, path: str, params: dict | None = None, edit: dict | None = None) -> dict:
+        """A route BentoML's client does not know (the gallery's reads, edits and deletes)."""
+        return _answer(await self._client.client.request(method, path, params=params, json=edit))
 
     async def _call(self, endpoint: str, **arguments) -> dict:
         """A BentoML API of the service; its refusal as ClientError or ServerError."""
@@ -211,3 +240,10 @@ class AsyncReIDClient:
 
     async def __aexit__(self, *exc) -> None:
         await self.close()
+
+
+def _answer(response: httpx.Response) -> dict:
+    """A plain route's JSON answer, or its refusal as ClientError or ServerError."""
+    if response.status_code >= 400:
+        raise _refusal(response.status_code, response.text)
+    return response.json()

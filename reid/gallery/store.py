@@ -56,6 +56,7 @@ ENROLMENTS = sa.Table(
     sa.Column("created", sa.Float, nullable=False, index=True),
 )
 KEY_RETENTION_S = 24 * 3600
+RETENTION_CHECK_S = 3600.0  # how often, at most, persons past the retention are looked for
 SQLITE_BUSY_TIMEOUT_S = 30.0  # a write without a deadline waits this long for another writer
 # An entry as read back: every column but the embedding, and whether a crop was kept.
 _ENTRIES = sa.select(
@@ -74,6 +75,14 @@ class StoredPerson:
     bbox: list[int]
     created: float  # seconds since the epoch, UTC
     has_crop: bool
+
+
+def _stored_json(metadata: dict) -> str:
+    """Metadata serialised before a write, as it will be read back: what cannot round-trip
+    (NaN, infinities, lone surrogates) is refused here, with a ValueError."""
+    text = json.dumps(metadata, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    text.encode("utf-8")
+    return text
 
 
 def _entry(row: sa.Row) -> StoredPerson:
@@ -167,9 +176,11 @@ class Gallery:
     compared. Thread-safe.
     """
 
-    def __init__(self, uri: str, model: str) -> None:
+    def __init__(self, uri: str, model: str, retention_s: float | None = None) -> None:
         self.uri = redacted(uri)
         self.model = model
+        self.retention_s = retention_s
+        self._retention_due = 0.0  # time.monotonic() of the next look for expired persons
         self.engine = open_engine(uri)
         _schema.create_all(self.engine)
         with self.engine.begin() as connection:
@@ -180,6 +191,7 @@ class Gallery:
         self._labels: dict[str, str | None] = {}
         self._others = 0  # entries of other models
         self._revision = -1
+        self._apply_retention()
         self._refresh()
 
     def close(self) -> None:
@@ -204,11 +216,10 @@ class Gallery:
         ``deadline`` (``time.monotonic()``): the write waits for locks and commits only before
         it, else it is rolled back and TimedOut raised. ValueError for metadata that cannot be
         stored as standard JSON and read back the same."""
+        self._apply_retention()
         self._check_model()
         vector = np.asarray(embedding, np.float32).reshape(-1)
-        # Serialised before the write, as it is read back: what cannot round-trip is refused here.
-        stored_metadata = json.dumps(metadata or {}, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-        stored_metadata.encode("utf-8")
+        stored_metadata = _stored_json(metadata or {})
         person = StoredPerson(
             person_id=uuid.uuid4().hex,
             model=self.model,
@@ -287,8 +298,8 @@ class Gallery:
             connection.execute(ENROLMENTS.delete().where(ENROLMENTS.c.person_id == person_id))
 
         revision = self._write(remove)
-        self._erase_traces()
         self._settle(revision, lambda: self._forget(person_id))
+        self._erase_traces()
         return removed[0]
 
     def clear(self) -> int:
@@ -300,24 +311,69 @@ class Gallery:
             connection.execute(ENROLMENTS.delete())
 
         self._write(remove)
-        self._erase_traces()
         with self._lock:
             self._revision = -1  # reload: nothing left
         self._refresh()
+        self._erase_traces()
         return count[0]
+
+    def update(self, person_id: str, changes: dict) -> StoredPerson | None:
+        """Give a stored person a new ``label`` and/or ``metadata`` (the keys of ``changes``; a
+        label of None removes it); the person as stored now, or None when there is no such
+        person. ValueError for metadata that cannot be stored as standard JSON."""
+        values = {key: changes[key] for key in ("label",) if key in changes}
+        if "metadata" in changes:
+            values["metadata"] = _stored_json(changes["metadata"])
+        if values:
+            statement = PERSONS.update().where(PERSONS.c.person_id == person_id).values(**values)
+            revision = self._write(lambda connection: connection.execute(statement))
+
+            def apply() -> None:
+                if "label" in values and person_id in self._labels:
+                    self._labels[person_id] = values["label"]
+
+            self._settle(revision, apply)
+        return self.get(person_id)
 
     def _erase_traces(self) -> None:
         """After a delete, leave nothing of the deleted in the store's files. SQLite: the
         write-ahead log still holds the pages as they were before; a TRUNCATE checkpoint copies
-        the zeroed pages into the file and empties the log (GalleryUnavailable when a reader keeps
-        it from finishing, so that the caller knows). PostgreSQL keeps deleted rows in its pages
-        until VACUUM reuses them, and in its own WAL: erasure there is the server's to configure."""
+        the zeroed pages into the file and empties the log (GalleryUnavailable when a reader
+        keeps it from finishing, so that the caller knows; the delete itself stands). PostgreSQL
+        keeps deleted rows in its pages until VACUUM reuses them, and in its own WAL: erasure
+        there is the server's to configure."""
         if self.engine.dialect.name != "sqlite":
             return
         with self.engine.connect() as connection:
             busy, _, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
         if busy:
             raise GalleryUnavailable("deleted, but a reader kept the journal from being emptied; retry")
+
+    def expire(self, enrolled_before: float) -> int:
+        """Delete, and erase, every person enrolled before ``enrolled_before`` (seconds since the
+        epoch); how many."""
+        count = [0]
+        expired = PERSONS.c.created < enrolled_before
+
+        def remove(connection: sa.Connection) -> None:
+            gone = sa.select(PERSONS.c.person_id).where(expired)
+            connection.execute(ENROLMENTS.delete().where(ENROLMENTS.c.person_id.in_(gone)))
+            count[0] = connection.execute(PERSONS.delete().where(expired)).rowcount
+
+        self._write(remove)
+        if count[0]:
+            with self._lock:
+                self._revision = -1
+            self._refresh()
+            self._erase_traces()
+        return count[0]
+
+    def _apply_retention(self) -> None:
+        """Expire the persons past ``retention_s``, when a look is due."""
+        if self.retention_s is None or time.monotonic() < self._retention_due:
+            return
+        self._retention_due = time.monotonic() + min(RETENTION_CHECK_S, self.retention_s)
+        self.expire(time.time() - self.retention_s)
 
     def replace_embedding(self, person_id: str, embedding: np.ndarray, model: str) -> None:
         """Give a stored person a new embedding from ``model`` (re-embedding a kept crop)."""
@@ -375,6 +431,7 @@ class Gallery:
     def search(self, queries: np.ndarray, top_k: int, threshold: float) -> list[list[tuple[str, str | None, float]]]:
         """Per ``(Q, D)`` query, up to ``top_k`` ``(person_id, label, similarity)`` of at least
         ``threshold``, best first."""
+        self._apply_retention()
         self._refresh()
         self._check_model()
         with self._lock:
@@ -390,6 +447,7 @@ class Gallery:
 
     def page(self, offset: int, limit: int) -> tuple[list[StoredPerson], int]:
         """Stored persons oldest first, ``limit`` from ``offset``, and how many there are."""
+        self._apply_retention()
         query = _ENTRIES.order_by(PERSONS.c.created, PERSONS.c.person_id).offset(offset).limit(limit)
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()

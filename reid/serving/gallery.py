@@ -1,14 +1,10 @@
-"""The gallery's HTTP side: enrol and search (BentoML APIs through :class:`UploadHandler`), and
-the read and delete routes, which the request guard answers itself (BentoML's APIs take POST
-only), behind the same API key.
+"""The gallery's uploads: enrol and search (BentoML APIs through :class:`UploadHandler`), their
+fields' parsers (the request guard's form checks), and how a stored person is shown. The
+management routes (list, get, edit, delete) are :mod:`reid.serving.gallery_api`.
 
     POST   /gallery/persons            image, bbox?, label?, metadata?  -> GalleryEntry
                                        (header Idempotency-Key?)
     POST   /gallery/search             image, top_k?, threshold?        -> SearchResponse
-    GET    /gallery/persons?offset&limit                               -> GalleryPage
-    GET    /gallery/persons/{person_id}                                -> GalleryEntry
-    DELETE /gallery/persons/{person_id}                                -> Deleted
-    DELETE /gallery?confirm=true                                        -> Deleted
 """
 
 from __future__ import annotations
@@ -19,14 +15,10 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
 
 from reid.config import Settings
 from reid.core.boxes import crop, pad_boxes
@@ -40,9 +32,9 @@ from reid.core.pipeline import (
     persons_from_detections,
 )
 from reid.core.visualize import encode_jpeg
-from reid.errors import BadForm, NotFound, RequestError
+from reid.errors import BadForm
 from reid.gallery.store import Gallery, StoredPerson
-from reid.schemas import Deleted, GalleryEntry, GalleryMatch, GalleryPage, SearchPerson, SearchResponse
+from reid.schemas import GalleryEntry, GalleryMatch, SearchPerson, SearchResponse
 
 MAX_LABEL_CHARS = 200
 MAX_METADATA_BYTES = 4096
@@ -54,28 +46,34 @@ DEFAULT_PAGE = 20
 CROP_HEIGHT = 512
 MAX_JSON_DEPTH = 32  # levels of nesting in metadata
 _INTEGER = re.compile(r"[0-9]{1,9}")
-_PERSON_ID = re.compile(r"[0-9a-f]{32}")
 _IDEMPOTENCY_KEY = re.compile(rb"[\x21-\x7e]{1,200}")
 # A gallery write ends this long before its request's deadline, so that a write is never
 # committed after its request was answered 504.
 WRITE_MARGIN_S = 1.0
 
 
-def _decoded(text: str) -> object:
-    """A text field's value the way BentoML reads multipart text: JSON where it parses (its
-    client sends every value JSON-encoded), else the text itself. JSON that the answer could not
-    carry back is refused (ValueError): NaN, infinities, numbers out of range, lone surrogates,
-    nesting deeper than MAX_JSON_DEPTH."""
+def strict_json(text: str) -> object:
+    """Standard JSON that the answer could carry back, else ValueError: not JSON at all
+    (``json.JSONDecodeError``), NaN, infinities, numbers out of range, lone surrogates, nesting
+    deeper than MAX_JSON_DEPTH."""
     try:
         value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except _NotStandard as error:
         raise ValueError(str(error)) from None
-    except ValueError:
-        return text
     _check_json(value, 1)
     return value
+
+
+def _decoded(text: str) -> object:
+    """A text field's value the way BentoML reads multipart text: JSON where it parses (its
+    client sends every value JSON-encoded), else the text itself; JSON the answer could not
+    carry back is refused (:func:`strict_json`)."""
+    try:
+        return strict_json(text)
+    except json.JSONDecodeError:
+        return text
 
 
 class _NotStandard(Exception):
@@ -308,64 +306,3 @@ async def enrolment_key(key: bytes | None, image: Path, fields: list) -> tuple[s
     digest = hashlib.sha256(await asyncio.to_thread(image.read_bytes))
     digest.update(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode("utf-8"))
     return key.decode("ascii"), digest.hexdigest()
-
-
-def gallery_routes(gallery: Callable[[], Gallery]) -> list[BaseRoute]:
-    """The read and delete routes, over the gallery ``gallery()`` returns when a request comes."""
-
-    async def answer(work: Callable[[], object]) -> JSONResponse:
-        try:
-            result = await asyncio.to_thread(work)
-        except RequestError as error:
-            return JSONResponse(error.to_json(), status_code=error.status, headers=error.headers())
-        assert hasattr(result, "model_dump")
-        return JSONResponse(result.model_dump(mode="json"))
-
-    def one(request: Request) -> StoredPerson:
-        person_id = request.path_params["person_id"]
-        person = gallery().get(person_id) if _PERSON_ID.fullmatch(person_id) else None
-        if person is None:
-            raise NotFound(f"no person {person_id[:40]} in the gallery")
-        return person
-
-    async def list_persons(request: Request) -> JSONResponse:
-        def work() -> GalleryPage:
-            offset = _query_int(request, "offset", 0, 0, 10**9)
-            limit = _query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-            persons, total = gallery().page(offset, limit)
-            return GalleryPage(persons=[entry(p) for p in persons], total=total, offset=offset, limit=limit)
-
-        return await answer(work)
-
-    async def get_person(request: Request) -> JSONResponse:
-        return await answer(lambda: entry(one(request)))
-
-    async def delete_person(request: Request) -> JSONResponse:
-        def work() -> Deleted:
-            return Deleted(deleted=int(gallery().delete(one(request).person_id)))
-
-        return await answer(work)
-
-    async def delete_all(request: Request) -> JSONResponse:
-        def work() -> Deleted:
-            if request.query_params.get("confirm") != "true":
-                raise BadForm("deleting the whole gallery needs confirm=true", field="confirm")
-            return Deleted(deleted=gallery().clear())
-
-        return await answer(work)
-
-    return [
-        Route("/gallery/persons", list_persons, methods=["GET"]),
-        Route("/gallery/persons/{person_id}", get_person, methods=["GET"]),
-        Route("/gallery/persons/{person_id}", delete_person, methods=["DELETE"]),
-        Route("/gallery", delete_all, methods=["DELETE"]),
-    ]
-
-
-def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
-    text = request.query_params.get(name)
-    if text is None:
-        return default
-    if not _INTEGER.fullmatch(text) or not low <= int(text) <= high:
-        raise BadForm(f"must be an integer from {low} to {high}", field=name)
-    return int(text)

@@ -1,10 +1,13 @@
 """The entry service's outermost ASGI layer: every request meets it before BentoML does.
 
 It answers unknown paths (404) and wrong methods (405) itself, so that nothing unknown reaches
-BentoML's per-path metrics, and its own ``routes`` (the gallery's reads and deletes, behind the
-API key and inside the in-flight limit). A query parameter given twice is refused (400)
-everywhere; ``cached_paths`` (the API document) are answered from their first 200;
-``keyed_paths`` (``/metrics``, when asked) need the key. For the upload endpoints it refuses,
+BentoML's per-path metrics. Requests for the ``mounts`` (ASGI apps mounted with
+``bentoml.asgi_app``: the gallery's management routes) need the API key, count against the
+in-flight limit, and have their body read first, within the budget and a small cap (413); a
+request for a mount's own path goes to its root (Starlette's Mount matches only below it). A
+query parameter given twice is refused (400) everywhere; ``cached_paths`` (the API document)
+are answered from their first 200; ``keyed_paths`` (``/metrics``, when asked) need the key.
+For the upload endpoints it refuses,
 with a JSON error, in this order: a missing or wrong API key (401); a read header given twice
 or refused by its check (400); anything but one ``multipart/form-data`` Content-Type in UTF-8
 with a boundary of at most 70 characters (415, or 400 for two of them or a longer boundary);
@@ -60,6 +63,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_TEXT_BYTES = 8192  # the largest text field: 4 kB of gallery metadata, escaped
+MAX_MANAGED_BODY = 64 * 1024  # the largest body of a mounted app's request (a gallery edit is 8 kB at most)
 # The text fields of the request being answered, as the guard's validators read them: set by the
 # guard, read by endpoints that need more than BentoML's reading (a request runs in one context).
 FORM_VALUES: ContextVar[Mapping[str, object]] = ContextVar("reid_form_values", default=MappingProxyType({}))
@@ -123,19 +127,21 @@ class RequestGuard:
         max_in_flight: int = 1_000_000,
         api_key: str | None = None,
         known_path: Callable[[Scope], bool] = lambda scope: True,
+        methods: Callable[[Scope], set[str]] = lambda scope: set(),
         on_reject: Callable[[RequestError], None] = lambda error: None,
         on_load: Callable[[int, int], None] = lambda bytes_held, in_flight: None,
-        routes: Sequence[BaseRoute] = (),
+        mounts: frozenset[str] = frozenset(),
         keyed_paths: frozenset[str] = frozenset(),
         cached_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.forms = forms
-        self.routes = routes
+        self.mounts = mounts
         self.limits = limits
         self.max_in_flight = max_in_flight
         self.api_key = api_key.encode() if api_key else None
         self.known_path = known_path
+        self.methods = methods  # the methods the app's routes take on a request's path
         self.on_reject = on_reject
         self.on_load = on_load  # told (body bytes held, requests in flight) after each request
         self.keyed_paths = keyed_paths  # paths besides the uploads and routes that need the key
@@ -149,34 +155,56 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["path"] in self.mounts:
+            scope = {**scope, "path": scope["path"] + "/", "raw_path": scope.get("raw_path", b"") + b"/"}
         form = self.forms.get(scope["path"])
         if form is not None and scope["method"] == "POST":
             await self._upload(scope, receive, send, form)
             return
+        mounted = scope["path"].startswith(tuple(f"{mount}/" for mount in self.mounts))
         try:
-            route, allowed = self._route(scope)
-            if route is not None or scope["path"] in self.keyed_paths:
+            if mounted or scope["path"] in self.keyed_paths:
                 self._check_key(scope["headers"])
-            elif form is not None or allowed:
-                allow = ", ".join(sorted(allowed | ({"POST"} if form else set())))
-                raise MethodNotAllowed(f"{scope['path'][:100]} takes {allow}", allow=allow)
-            elif not self.known_path(scope):
-                raise NotFound(f"no such path: {scope['path'][:100]}")
+            self._check_route(scope, form, mounted)
             single_values(scope)
-            if route is not None and self.in_flight >= self.max_in_flight:
+            if mounted and self.in_flight >= self.max_in_flight:
                 raise Unavailable(f"busy: {self.in_flight} requests in flight, the limit; retry shortly")
         except RequestError as error:
             await self._refuse(send, error)
             return
-        if route is None:
+        if mounted:
+            await self._managed(scope, receive, send)
+        else:
             await self._forward_cached(scope, receive, send)
+
+    def _check_route(self, scope: Scope, form: UploadForm | None, mounted: bool) -> None:
+        """NotFound or MethodNotAllowed (with what the path takes) for what no route answers."""
+        if form is None and not mounted:
+            if not self.known_path(scope):
+                raise NotFound(f"no such path: {scope['path'][:100]}")
             return
+        allowed = self.methods(scope) | ({"POST"} if form else set())
+        if not allowed:
+            raise NotFound(f"no such path: {scope['path'][:100]}")
+        if scope["method"] not in allowed:
+            allow = ", ".join(sorted(allowed))
+            raise MethodNotAllowed(f"{scope['path'][:100]} takes {allow}", allow=allow)
+
+    async def _managed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A mounted app's request: its body read first (capped, from the budget), in flight."""
+        held = [0]
         self.in_flight += 1
         self._observe()
         try:
-            await self._forward({**scope, **route[1]}, receive, send, app=route[0].handle)  # type: ignore[arg-type]
+            try:
+                body = await self._read_body(receive, held, MAX_MANAGED_BODY)
+            except RequestError as error:
+                await self._refuse(send, error)
+                return
+            await self._forward(scope, _replay(body, receive), send)
         finally:
             self.in_flight -= 1
+            self.bodies.release(held[0])
             self._observe()
 
     async def _forward_cached(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -198,18 +226,6 @@ class RequestGuard:
             return
         for message in self._cache[path]:
             await send(message)
-
-    def _route(self, scope: Scope) -> tuple[tuple[BaseRoute, Any] | None, set[str]]:
-        """The guard's own route for the request (with its scope additions), else the methods
-        its routes take on that path."""
-        allowed: set[str] = set()
-        for route in self.routes:
-            match, child = route.matches(scope)
-            if match == Match.FULL:
-                return (route, child), set()
-            if match == Match.PARTIAL:
-                allowed |= set(getattr(route, "methods", None) or ())
-        return None, allowed
 
     async def _upload(self, scope: Scope, receive: Receive, send: Send, form: UploadForm) -> None:
         held = [0]  # bytes of the body budget this request holds, given back whatever happens
@@ -345,6 +361,28 @@ class RequestGuard:
 
 def _too_large(max_bytes: int) -> TooLarge:
     return TooLarge(f"the request body is over the limit of {max_bytes} bytes")
+
+
+def route_methods(app: Any) -> Callable[[Scope], set[str]]:
+    """The methods a Starlette app's routes take on a request's path, the routes of the apps it
+    mounts included (not static files); empty when none has the path."""
+    from starlette.routing import Mount
+
+    def methods(routes: Sequence[BaseRoute], scope: Scope) -> set[str]:
+        found: set[str] = set()
+        for route in routes:
+            match, child = route.matches(scope)
+            if match == Match.NONE:
+                continue
+            inner = getattr(route.app, "routes", None) if isinstance(route, Mount) else None
+            if inner is not None:
+                found |= methods(inner, {**scope, **child})
+            else:
+                found |= set(getattr(route, "methods", None) or ())
+        return found
+
+    routes = getattr(app, "routes", None)
+    return lambda scope: set() if routes is None else methods(routes, scope)
 
 
 def known_route(app: Any) -> Callable[[Scope], bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import io
 import json
@@ -12,7 +13,7 @@ import pytest
 from PIL import Image
 
 from reid.clients.cli import main as reid
-from reid.clients.client import ClientError, ReIDClient
+from reid.clients.client import AsyncReIDClient, ClientError, ReIDClient
 from reid.evaluation.datasets import load_mot_sequence
 from reid.evaluation.scoring import best_identities
 from reid.gallery.store import Gallery
@@ -141,6 +142,53 @@ def test_eight_clients_enrolling_at_once_lose_nothing(server, hall):
         client.clear_gallery()
 
 
+def test_a_persons_label_and_metadata_are_edited_over_http_the_clients_and_the_command_line(server, hall):
+    with ReIDClient(server.url) as client:
+        client.clear_gallery()
+        person = client.enrol(hall.frames[1], bbox=box(hall.truth[1], 2), label="first", metadata={"a": 1})
+        renamed = client.edit_person(person.person_id, label="second")
+        assert (renamed.label, renamed.metadata, renamed.bbox) == ("second", {"a": 1}, person.bbox)
+        assert client.edit_person(person.person_id, metadata={"team": "red"}).metadata == {"team": "red"}
+        assert client.edit_person(person.person_id, label=None).label is None
+        client.edit_person(person.person_id, label="searched")
+        found = client.search(hall.frames[2])  # the other camera: the new label comes back
+        assert "searched" in {p.matches[0].label for p in found.persons if p.matches}
+
+    async def edit_async() -> str | None:
+        async with AsyncReIDClient(server.url) as client:
+            await client.edit_person(person.person_id, label="async")
+            return (await client.gallery_person(person.person_id)).label
+
+    assert asyncio.run(edit_async()) == "async"
+    assert reid(["gallery", "edit", person.person_id, "--metadata", '{"cli": true}', "--url", server.url]) == 0
+    with ReIDClient(server.url) as client:
+        assert client.gallery_person(person.person_id).metadata == {"cli": True}
+
+    url = f"{server.url}/gallery/persons/{person.person_id}"
+    refusals = [
+        (json.dumps({"label": "x" * 201}), "label"),
+        (json.dumps({"label": 7}), "label"),
+        (json.dumps({"metadata": [1, 2]}), "metadata"),
+        (json.dumps({"metadata": {"a": "x" * 5000}}), "metadata"),
+        (json.dumps({"colour": "red"}), "colour"),
+        ('{"metadata": {"a": NaN}}', None),
+        ("[" * 3000 + "]" * 3000, None),
+        ("{}", None),
+        ("not json", None),
+    ]
+    for content, field in refusals:
+        response = httpx.patch(url, content=content, headers={"content-type": "application/json"}, timeout=30)
+        assert response.status_code == 400 and response.json()["field"] == field, (content[:40], response.text)
+    assert httpx.patch(url, content="x" * 70_000, timeout=30).status_code == 413
+    missing = httpx.patch(f"{server.url}/gallery/persons/{'0' * 32}", json={"label": "x"}, timeout=30)
+    assert missing.status_code == 404 and missing.json()["error"]
+    with ReIDClient(server.url) as client:
+        assert client.gallery_person(person.person_id).label == "async"  # nothing refused was written
+    operations = httpx.get(f"{server.url}/docs.json", timeout=30).json()["paths"]
+    assert {"get", "post"} <= set(operations["/gallery/persons"])
+    assert {"get", "patch", "delete"} <= set(operations["/gallery/persons/{person_id}"])
+
+
 def test_a_write_survives_a_killed_server_and_the_key_guards_every_route(model_store, hall, tmp_path):
     store = tmp_path / "gallery.sqlite3"
     env = {"REID_GALLERY_URI": str(store), "REID_API_KEY": "k3y", "REID_GALLERY_KEEP_CROPS": "true"}
@@ -168,6 +216,7 @@ def test_a_write_survives_a_killed_server_and_the_key_guards_every_route(model_s
         routes = [
             ("GET", "/gallery/persons", {}),
             ("GET", f"/gallery/persons/{entry.person_id}", {}),
+            ("PATCH", f"/gallery/persons/{entry.person_id}", {"json": {"label": "renamed"}}),
             ("POST", "/gallery/search", {"files": image}),
             ("POST", "/gallery/persons", {"files": image, "data": {"bbox": "1,1,50,100"}}),
             ("DELETE", f"/gallery/persons/{entry.person_id}", {}),

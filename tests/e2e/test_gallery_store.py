@@ -125,6 +125,16 @@ def test_a_deleted_person_leaves_nothing_in_the_sqlite_files(tmp_path):
     assert gallery.clear() == 1 and b"kept-person" not in files()
 
 
+def test_persons_past_the_retention_are_erased_on_the_next_use(uri):
+    gallery = Gallery(uri, MODEL, retention_s=0.5)
+    first = gallery.add(vectors(1)[0], [0, 0, 10, 20], label="enrolled-first")
+    time.sleep(0.6)  # the first person is now past the retention
+    second = gallery.add(vectors(1)[0], [0, 0, 10, 20], label="enrolled-second")
+    assert [p.person_id for p in gallery.page(0, 10)[0]] == [second.person_id]
+    assert gallery.get(first.person_id) is None and gallery.counts() == (1, 0)
+    assert Gallery(uri, MODEL).expire(time.time() + 1) == 1 and Gallery(uri, MODEL).counts() == (0, 0)
+
+
 def test_a_sqlite_store_that_is_corrupt_missing_or_foreign_is_refused_by_name(tmp_path):
     garbage = tmp_path / "garbage.sqlite3"
     garbage.write_bytes(bytes(range(256)) * 40)

@@ -347,22 +347,46 @@ async def test_a_form_has_its_own_body_cap():
     assert_refusal(response, 413, "300 bytes")
 
 
-async def test_the_guards_own_routes_sit_behind_the_key_and_others_methods_get_405():
+def mounted(*routes) -> dict:
+    """client() options for a Starlette app mounted at /things, as bentoml.asgi_app mounts the
+    gallery's routes at /gallery."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from reid.serving.guard import route_methods
+
+    app = Starlette(routes=[Mount("/things", app=Starlette(routes=list(routes)))])
+    return {"app": app, "mounts": frozenset({"/things"}), "methods": route_methods(app)}
+
+
+async def test_a_mounted_apps_routes_sit_behind_the_key_and_wrong_methods_get_405():
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    async def listing(request):
-        return JSONResponse({"listed": request.path_params.get("item", "all")})
+    from reid.serving.guard import MAX_MANAGED_BODY
 
-    routes = [Route("/things", listing, methods=["GET"]), Route("/things/{item}", listing, methods=["DELETE"])]
-    async with client(forms={"/things": FORM}, routes=routes, api_key="k") as http:
-        assert_refusal(await http.get("/things"), 401, "API key")
-        assert (await http.get("/things", headers={"x-api-key": "k"})).json() == {"listed": "all"}
-        assert (await http.delete("/things/7", headers={"x-api-key": "k"})).json() == {"listed": "7"}
-        wrong = await http.put("/things", headers={"x-api-key": "k"})
+    async def listing(request):
+        body = (await request.body()).decode()
+        return JSONResponse({"listed": request.path_params.get("item", "all"), "body": body})
+
+    routes = [
+        Route("/", listing, methods=["DELETE"]),
+        Route("/items", listing, methods=["GET"]),
+        Route("/items/{item}", listing, methods=["DELETE", "PATCH"]),
+    ]
+    key = {"x-api-key": "k"}
+    async with client(forms={"/things/items": FORM}, api_key="k", **mounted(*routes)) as http:
+        assert_refusal(await http.get("/things/items"), 401, "API key")
+        assert (await http.get("/things/items", headers=key)).json() == {"listed": "all", "body": ""}
+        assert (await http.delete("/things/items/7", headers=key)).json()["listed"] == "7"
+        assert (await http.patch("/things/items/7", content=b'{"a": 1}', headers=key)).json()["body"] == '{"a": 1}'
+        assert (await http.delete("/things", headers=key)).json()["listed"] == "all"  # the mount's own path
+        wrong = await http.put("/things/items", headers=key)
         assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD, POST"
-        assert (await http.get("/things/7", headers={"x-api-key": "k"})).status_code == 405
-        assert (await http.get("/nothing", headers={"x-api-key": "k"})).status_code == 404
+        assert (await http.get("/things/items/7", headers=key)).headers["allow"] == "DELETE, PATCH"
+        assert_refusal(await http.get("/things/nothing", headers=key), 404, "no such path")
+        big = await http.patch("/things/items/7", content=b"x" * (MAX_MANAGED_BODY + 1), headers=key)
+        assert_refusal(big, 413, f"{MAX_MANAGED_BODY} bytes")
 
 
 def deep(levels: int) -> bytes:
@@ -443,14 +467,13 @@ async def test_a_repeated_query_parameter_is_a_400(query):
     async def listing(request):
         return JSONResponse(dict(request.query_params))
 
-    routes = [Route("/things", listing, methods=["GET"])]
-    async with client(routes=routes) as http:
-        assert_refusal(await http.get(f"/things?{query}"), 400, "more than once", query.split("=")[0])
+    async with client(**mounted(Route("/items", listing, methods=["GET"]))) as http:
+        assert_refusal(await http.get(f"/things/items?{query}"), 400, "more than once", query.split("=")[0])
         assert_refusal(await http.get(f"/readyz?{query}"), 400, "more than once", query.split("=")[0])
-        assert (await http.get("/things?offset=5&limit=2")).json() == {"offset": "5", "limit": "2"}
+        assert (await http.get("/things/items?offset=5&limit=2")).json() == {"offset": "5", "limit": "2"}
 
 
-async def test_the_guards_routes_count_towards_the_in_flight_limit():
+async def test_a_mounted_apps_requests_count_towards_the_in_flight_limit():
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
@@ -460,13 +483,13 @@ async def test_the_guards_routes_count_towards_the_in_flight_limit():
         await release.wait()
         return JSONResponse({})
 
-    async with client(routes=[Route("/things", listing, methods=["GET"])], max_in_flight=1) as http:
-        first = asyncio.create_task(http.get("/things"))
+    async with client(max_in_flight=1, **mounted(Route("/items", listing, methods=["GET"]))) as http:
+        first = asyncio.create_task(http.get("/things/items"))
         await asyncio.sleep(0.1)
-        assert_refusal(await http.get("/things"), 503, "busy")
+        assert_refusal(await http.get("/things/items"), 503, "busy")
         release.set()
         assert (await first).status_code == 200
-        assert (await http.get("/things")).status_code == 200
+        assert (await http.get("/things/items")).status_code == 200
 
 
 async def test_cached_paths_are_answered_from_their_first_200_and_keyed_paths_need_the_key():

@@ -66,3 +66,29 @@ def test_bentomls_request_folders_follow_tempfile_tempdir(tmp_path, monkeypatch)
     finally:
         request_tempdir_pool.release(folder)
         request_tempdir_pool.cleanup()
+
+
+def test_an_apis_operation_stays_in_the_document_beside_a_mounted_apps_on_its_path():
+    import bentoml
+    from fastapi import FastAPI
+
+    mounted = FastAPI()
+
+    @mounted.get("/things")
+    def listing() -> dict:
+        return {}
+
+    @bentoml.service
+    @bentoml.asgi_app(mounted, path="/shelf")
+    class Shelf:
+        @bentoml.api(route="/shelf/things")
+        def add(self, name: str) -> str:
+            return name
+
+    from _bentoml_sdk.service.openapi import generate_spec
+
+    assert sorted(generate_spec(Shelf).asdict()["paths"]["/shelf/things"]) == ["get"], (
+        "BentoML now keeps both operations: reid.private.document_apis_beside_mounts can go"
+    )
+    private.document_apis_beside_mounts(Shelf)
+    assert sorted(Shelf.openapi_spec.asdict()["paths"]["/shelf/things"]) == ["get", "post"]
