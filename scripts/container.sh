@@ -5,7 +5,10 @@
 #   3. localhost/reid-base:bookworm, Debian's Python 3.11 and the libraries the models load
 #      (deploy/container/base.Containerfile);
 #   4. the Bento (scripts/build_bento.py: the stored models, the lock they need), then
-#      `bentoml containerize --backend podman` FROM that base: localhost/reid:<Bento version>.
+#      `bentoml containerize --backend podman` FROM that base;
+#   5. that image without the build tools BentoML adds (deploy/container/slim.Containerfile),
+#      squashed into one layer: localhost/reid:<Bento version> (the unsquashed one stays, as
+#      podman's layer cache for the next build).
 # Prints the image's name last. The models must be in the store first (make models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,5 +30,7 @@ podman build -q --network host --secret id=ca,src="$CA" -t localhost/reid-base:b
   -f deploy/container/base.Containerfile deploy/container >/dev/null
 tag=$("$BIN/python" scripts/build_bento.py --base-image localhost/reid-base:bookworm | tail -n 1)
 "$BIN/bentoml" containerize "$tag" --backend podman --opt network=host \
-  --opt volume="$CA:/etc/ssl/certs/ca-certificates.crt:ro" -t "localhost/$tag" >&2
+  --opt volume="$CA:/etc/ssl/certs/ca-certificates.crt:ro" -t "localhost/$tag-bento" >&2
+podman build -q --network host --squash-all --build-arg BENTO_IMAGE="localhost/$tag-bento" \
+  -t "localhost/$tag" -f deploy/container/slim.Containerfile deploy/container >/dev/null
 echo "localhost/$tag"

@@ -19,8 +19,11 @@ def stacked_similarity(embeddings: list[np.ndarray]) -> np.ndarray:
     """``(N, N)`` cosine similarity of all persons of all images, ``N = sum M_i``, in image
     order, given each image's ``(M_i, D)`` embeddings."""
     found = [np.asarray(e, np.float32) for e in embeddings if len(e)]
-    stacked = np.concatenate(found) if found else np.zeros((0, 1), np.float32)
-    return cosine_similarity(stacked, stacked)
+    if not found:
+        return np.zeros((0, 0), np.float32)
+    # Block by block, as /compare computes a pair: one product of all persons rounds otherwise,
+    # and a pair at the threshold to the last bit would group where it does not match.
+    return np.block([[cosine_similarity(a, b) for b in found] for a in found])
 
 
 def pair_links(embeddings: list[np.ndarray], threshold: float) -> np.ndarray:

@@ -156,7 +156,8 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         if scope["path"] in self.mounts:
-            scope = {**scope, "path": scope["path"] + "/", "raw_path": scope.get("raw_path", b"") + b"/"}
+            raw_path = scope.get("raw_path") or scope["path"].encode()
+            scope = {**scope, "path": scope["path"] + "/", "raw_path": raw_path + b"/"}
         form = self.forms.get(scope["path"])
         if form is not None and scope["method"] == "POST":
             await self._upload(scope, receive, send, form)

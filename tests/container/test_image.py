@@ -43,16 +43,18 @@ def container(image, tmp_path_factory):
 
 def test_the_image_holds_the_runtime_and_both_models_and_runs_as_a_user(image):
     probe = (
-        "import importlib.metadata as m, json, os, pathlib;"
+        "import importlib.metadata as m, json, os, pathlib, shutil;"
         "packages = sorted(d.metadata['Name'].lower() for d in m.distributions());"
         "models = sorted(p.name for p in pathlib.Path(os.environ['BENTO_PATH'], 'models').iterdir());"
-        "print(json.dumps({'uid': os.getuid(), 'packages': packages, 'models': models}))"
+        "tools = [name for name in ('gcc', 'make', 'git') if shutil.which(name)];"
+        "print(json.dumps({'uid': os.getuid(), 'packages': packages, 'models': models, 'tools': tools}))"
     )
     found = json.loads(podman("run", "--rm", "--network", "host", image, "python", "-c", probe).stdout)
     assert found["uid"] != 0
     assert {"bentoml", "openvino", "opencv-python-headless", "sqlalchemy"} <= set(found["packages"])
     assert not NOT_SHIPPED & set(found["packages"])
     assert found["models"] == ["person-detector", "person-embedder"]
+    assert found["tools"] == []  # BentoML's build tools, purged (deploy/container/slim.Containerfile)
 
 
 def test_compare_in_the_container_answers_as_the_local_pipeline(container, local_reid):
