@@ -144,7 +144,7 @@ class RequestGuard:
         self.methods = methods  # the methods the app's routes take on a request's path
         self.on_reject = on_reject
         self.on_load = on_load  # told (body bytes held, requests in flight) after each request
-        self.keyed_paths = keyed_paths  # paths besides the uploads and routes that need the key
+        self.keyed_paths = keyed_paths  # paths besides the uploads and mounts that need the key
         self.cached_paths = cached_paths  # GET paths whose answer never changes while the process lives
         self._cache: dict[str, list[Message]] = {}
         self.in_flight = 0
