@@ -311,10 +311,7 @@ class Gallery:
             connection.execute(ENROLMENTS.delete())
 
         self._write(remove)
-        with self._lock:
-            self._revision = -1  # reload: nothing left
-        self._refresh()
-        self._erase_traces()
+        self._reload_and_erase()
         return count[0]
 
     def update(self, person_id: str, changes: dict) -> StoredPerson | None:
@@ -334,6 +331,13 @@ class Gallery:
 
             self._settle(revision, apply)
         return self.get(person_id)
+
+    def _reload_and_erase(self) -> None:
+        """After a delete of many: reload the in-memory copy, then erase the traces."""
+        with self._lock:
+            self._revision = -1
+        self._refresh()
+        self._erase_traces()
 
     def _erase_traces(self) -> None:
         """After a delete, leave nothing of the deleted in the store's files. SQLite: the
@@ -362,10 +366,7 @@ class Gallery:
 
         self._write(remove)
         if count[0]:
-            with self._lock:
-                self._revision = -1
-            self._refresh()
-            self._erase_traces()
+            self._reload_and_erase()
         return count[0]
 
     def _apply_retention(self) -> None:
