@@ -19,7 +19,7 @@ from pydantic import Field
 from reid.config import get_settings
 from reid.private import bound_batch_wait, document_apis_beside_mounts, serve_entry_behind
 from reid.schemas import CompareResponse, GalleryEntry, GroupResponse, SearchResponse
-from reid.serving.gallery_api import gallery_app
+from reid.serving.gallery_api import VIEWS_PATH, gallery_app
 from reid.serving.guard import optional_unit_interval
 from reid.serving.memory import tune_malloc
 
@@ -100,7 +100,7 @@ class PersonEmbedder:
     traffic={"timeout": 60, "max_concurrency": 32},
 )
 # The gallery's list, get, edit and deletes: routes that @bentoml.api (POST only) cannot express.
-@bentoml.asgi_app(gallery_app(lambda: bentoml.get_current_service().gallery), path="/gallery")
+@bentoml.asgi_app(gallery_app(bentoml.get_current_service), path="/gallery")
 class ReID:
     """The entry: ``POST /compare``, ``/group``, their pictures and the gallery, composing the two
     model services."""
@@ -190,19 +190,26 @@ class ReID:
         bbox: Annotated[Any, Field(description="x1,y1,x2,y2 in pixels: the person to enrol.")] = None,
         label: Annotated[Any, Field(description="Text, at most 200 characters.")] = None,
         metadata: Annotated[Any, Field(description="A JSON object, at most 4 kB.")] = None,
+        source: Annotated[
+            Any, Field(description="Where the picture came from (a camera's name), at most 200 characters.")
+        ] = None,
     ) -> GalleryEntry:
         """Store a person in the gallery: the one in ``bbox``, or the image's only matchable
-        person; with an optional label and a JSON object of metadata. A client that may retry
-        sends an ``Idempotency-Key`` header: a retry then returns the person stored the first time."""
-        from reid.serving.gallery import enrolment_key
+        person; with an optional label, a JSON object of metadata and the picture's source. A
+        client that may retry sends an ``Idempotency-Key`` header: a retry then returns the
+        person stored the first time. More views of a person: ``POST /gallery/persons/{id}/views``."""
+        from reid.serving.gallery import write_key
         from reid.serving.guard import FORM_VALUES, REQUEST_HEADERS
 
         # The fields as the guard read them replace BentoML's reading (a label "1e3" is 1000.0 there).
         values = FORM_VALUES.get()
-        bbox, label, metadata = values.get("bbox"), values.get("label"), values.get("metadata") or {}
-        key = await enrolment_key(REQUEST_HEADERS.get().get(b"idempotency-key"), image, [bbox, label, metadata])
+        bbox, label, source = values.get("bbox"), values.get("label"), values.get("source")
+        metadata = values.get("metadata") or {}
+        data = await asyncio.to_thread(image.read_bytes)
+        key = write_key(REQUEST_HEADERS.get().get(b"idempotency-key"), data, [bbox, label, metadata, source])
         return await self.handler.respond(
-            [("image", image)], lambda images: self.gallery_handler.enrol(images[0], bbox, label, metadata, key)
+            [("image", data)],
+            lambda images: self.gallery_handler.enrol(images[0], bbox, label, metadata, source, key),
         )
 
     @bentoml.api(route="/gallery/search")
@@ -252,7 +259,13 @@ def entry_app(app, service):
     )
     enrol = UploadForm(
         ("image",),
-        {"bbox": parse_bbox, "label": parse_label, "metadata": parse_metadata},
+        {"bbox": parse_bbox, "label": parse_label, "metadata": parse_metadata, "source": parse_label},
+        check_file,
+        headers={b"idempotency-key": idempotency_key},
+    )
+    view = UploadForm(
+        ("image",),
+        {"bbox": parse_bbox, "source": parse_label},
         check_file,
         headers={b"idempotency-key": idempotency_key},
     )
@@ -260,7 +273,7 @@ def entry_app(app, service):
     forms = {"/compare": pair, "/compare/visualize": pair, "/group": group, "/group/visualize": group}
     return RequestGuard(
         app,
-        forms={**forms, "/gallery/persons": enrol, "/gallery/search": search},
+        forms={**forms, "/gallery/persons": enrol, "/gallery/search": search, VIEWS_PATH: view},
         mounts=frozenset({"/gallery"}),
         limits=UploadLimits(
             max_bytes=settings.max_request_bytes,

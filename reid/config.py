@@ -126,16 +126,17 @@ class Settings(BaseSettings):
     gallery_uri: str = Field(
         "reid-gallery.sqlite3",
         description="Where the gallery of people lives: a SQLite file path (created when missing, its folder must"
-        " exist), or a postgresql+psycopg://user:password@host/db URL that several replicas share.",
+        " exist), or a postgresql+psycopg://user:password@host/db URL of a server with pgvector 0.8 or newer,"
+        " which several replicas share.",
     )
     gallery_keep_crops: bool = Field(
-        False, description="Keep each enrolled person's crop (JPEG) in the gallery, so that it can be re-embedded."
+        False, description="Keep each view's crop (JPEG) in the gallery, so that it can be re-embedded."
     )
     gallery_retention_days: float | None = Field(
         None,
         gt=0,
-        description="Erase persons enrolled more than this many days ago: at start, then at most hourly on the"
-        " gallery's next use. Unset: kept until deleted.",
+        description="Erase views stored more than this many days ago, and persons left without views: at start,"
+        " then at most hourly on the gallery's next use. Unset: kept until deleted.",
     )
 
     # Input limits.

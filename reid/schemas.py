@@ -135,16 +135,28 @@ class GroupResponse(BaseModel):
     models: ModelTags
 
 
+class GalleryView(BaseModel):
+    """One view of a gallery person: one picture of it, embedded."""
+
+    view_id: str = Field(description="The gallery's id of the view: 32 hexadecimal digits.")
+    bbox: Box
+    source: str | None = Field(description="Where the picture came from (a camera's name, say), if given.")
+    model: str = Field(description="The embedder that made the embedding (BentoML model tag).")
+    created: datetime = Field(description="When the view was stored (UTC).")
+    has_crop: bool = Field(description="Whether the crop was kept (REID_GALLERY_KEEP_CROPS), for re-embedding.")
+
+
 class GalleryEntry(BaseModel):
-    """One person of the gallery (its embedding stays inside the service)."""
+    """One person of the gallery, with its views (their embeddings stay inside the service)."""
 
     person_id: str = Field(description="The gallery's id of the person: 32 hexadecimal digits.")
-    label: str | None = Field(description="The label given at enrolment, if any.")
-    bbox: Box
-    metadata: dict = Field(description="The JSON object given at enrolment ({} if none).")
-    model: str = Field(description="The embedder that made the embedding (BentoML model tag).")
+    label: str | None = Field(description="The person's label, if any.")
+    bbox: Box = Field(description="The box of the person's first view.")
+    metadata: dict = Field(description="The person's JSON object ({} if none).")
+    model: str = Field(description="The embedder of the person's first view (BentoML model tag).")
     created: datetime = Field(description="When the person was enrolled (UTC).")
-    has_crop: bool = Field(description="Whether the crop was kept (REID_GALLERY_KEEP_CROPS), for re-embedding.")
+    has_crop: bool = Field(description="Whether a view's crop was kept (REID_GALLERY_KEEP_CROPS), for re-embedding.")
+    views: list[GalleryView] = Field(description="The person's views, oldest first: at least one.")
 
 
 class GalleryPage(BaseModel):
@@ -161,7 +173,9 @@ class GalleryMatch(BaseModel):
 
     person_id: str
     label: str | None
-    similarity: float = Field(description="Cosine similarity of the two embeddings.")
+    similarity: float = Field(description="Cosine similarity of the searched person and the best of its views.")
+    view_id: str = Field(description="The view that matched best.")
+    source: str | None = Field(description="That view's source, if given.")
 
 
 class SearchPerson(Person):
@@ -184,6 +198,15 @@ class Deleted(BaseModel):
     """What a delete removed."""
 
     deleted: int = Field(ge=0, description="Persons removed.")
+
+
+class ViewDeleted(BaseModel):
+    """What deleting a view removed."""
+
+    deleted: int = Field(ge=0, le=1, description="Views removed.")
+    person: GalleryEntry | None = Field(
+        description="The person now; null when its last view went, and with it the person."
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -106,11 +106,11 @@ def server(model_store):
 
 @pytest.fixture(scope="session")
 def postgres_url():
-    """A throwaway PostgreSQL server's URL; under CI=true its absence fails the run (``.ci/run``
-    installs it), elsewhere those tests skip."""
-    from tools.postgres import postgres_binaries, postgres_server
+    """A throwaway PostgreSQL server with pgvector; under CI=true its absence fails the run
+    (``.ci/run`` installs it: ``scripts/pgvector.sh``), elsewhere those tests skip."""
+    from tools.postgres import has_pgvector, postgres_server
 
-    if postgres_binaries() is None and not IN_CI:
-        pytest.skip("PostgreSQL is not installed (initdb not found)")
+    if not has_pgvector() and not IN_CI:
+        pytest.skip("PostgreSQL with pgvector is not installed: run scripts/pgvector.sh (as root)")
     with postgres_server() as url:
         yield url

@@ -24,10 +24,20 @@ def postgres_binaries() -> Path | None:
     return versions[-1].parent if versions else None
 
 
+def has_pgvector() -> bool:
+    """Whether the installed PostgreSQL has the pgvector extension (``scripts/pgvector.sh``)."""
+    binaries = postgres_binaries()
+    return (
+        binaries is not None
+        and Path(f"/usr/share/postgresql/{binaries.parent.name}/extension/vector.control").is_file()
+    )
+
+
 @contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """A fresh server; yields its SQLAlchemy URL (user ``postgres``, trust authentication on
-    loopback only). PostgreSQL refuses to run as root: as root it runs as the ``postgres`` user."""
+def postgres_server(settings: dict[str, str] | None = None) -> Iterator[str]:
+    """A fresh server, with ``settings`` (``postgresql.conf`` names) beside the defaults; yields
+    its SQLAlchemy URL (user ``postgres``, trust authentication on loopback only). PostgreSQL
+    refuses to run as root: as root it runs as the ``postgres`` user."""
     binaries = postgres_binaries()
     if binaries is None:
         raise RuntimeError("PostgreSQL is not installed (initdb not found)")
@@ -44,6 +54,7 @@ def postgres_server() -> Iterator[str]:
 
     run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
     options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={folder} -c fsync=on"
+    options += "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
     postmaster = None
     try:
         run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start")

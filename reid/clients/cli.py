@@ -2,10 +2,14 @@
 
     reid compare A.jpg B.jpg [--url URL] [--api-key KEY] [--threshold T] [--json] [--out picture.jpg]
     reid group A.jpg B.jpg C.jpg ... [--url URL] [--api-key KEY] [--threshold T] [--json] [--out grid.jpg]
-    reid gallery enrol IMAGE [--bbox x1,y1,x2,y2] [--label TEXT] [--metadata JSON] [--idempotency-key KEY] [--url URL]
+    reid gallery enrol IMAGE [--bbox x1,y1,x2,y2] [--label TEXT] [--metadata JSON] [--source TEXT]
+                             [--idempotency-key KEY] [--url URL]
+    reid gallery add-view ID IMAGE [--bbox x1,y1,x2,y2] [--source TEXT] [--idempotency-key KEY] [--url URL]
+    reid gallery enrol-folder DIR | --csv FILE [--state FILE] [--url URL]
     reid gallery search IMAGE [--top-k K] [--threshold T] [--url URL]
     reid gallery list [--offset N] [--limit N] | get ID | delete ID | clear --yes   [--url URL]
     reid gallery edit ID [--label TEXT | --no-label] [--metadata JSON]   [--url URL]
+    reid gallery merge ID FROM_ID | delete-view ID VIEW_ID   [--url URL]
     reid gallery reembed [--uri REID_GALLERY_URI]
     reid models import [--from DIR] [...]
     reid models list
@@ -113,18 +117,25 @@ def _answer(args: argparse.Namespace, files: list[tuple[str, Path]], *, over_htt
 
 
 def gallery(args: argparse.Namespace) -> int:
-    """The ``gallery`` commands over HTTP: enrol, search, list, get, edit, delete, clear."""
+    """The ``gallery`` commands over HTTP: enrol, add-view, search, list, get, edit, merge,
+    delete-view, delete, clear."""
     import json
 
     from reid.clients.client import ReIDClient
 
     with ReIDClient(args.url, api_key=args.api_key) as client:
+        bbox = [int(v) for v in args.bbox.split(",")] if getattr(args, "bbox", None) else None
         if args.action == "enrol":
-            bbox = [int(v) for v in args.bbox.split(",")] if args.bbox else None
             metadata = json.loads(args.metadata) if args.metadata else None
             answer: Any = client.enrol(
-                args.image, bbox=bbox, label=args.label, metadata=metadata, idempotency_key=args.idempotency_key
+                args.image, bbox, args.label, metadata, args.source, idempotency_key=args.idempotency_key
             )
+        elif args.action == "add-view":
+            answer = client.add_view(args.person_id, args.image, bbox, args.source, args.idempotency_key)
+        elif args.action == "merge":
+            answer = client.merge(args.person_id, args.from_id)
+        elif args.action == "delete-view":
+            answer = client.delete_view(args.person_id, args.view_id)
         elif args.action == "search":
             answer = client.search(args.image, top_k=args.top_k, threshold=args.threshold)
         elif args.action == "list":
@@ -150,6 +161,34 @@ def gallery(args: argparse.Namespace) -> int:
     return 0
 
 
+def enrol_folder(args: argparse.Namespace) -> int:
+    """The ``gallery enrol-folder`` command: many pictures, resumably, with a progress bar and
+    a report of what was refused."""
+    from rich.console import Console
+    from rich.progress import track
+
+    from reid.clients.bulk import STATE_NAME, csv_pictures, enrol_all, folder_pictures
+    from reid.clients.client import ReIDClient
+
+    if (args.folder is None) == (args.csv is None):
+        raise ValueError("give a folder (one folder per person) or --csv FILE, not both")
+    pictures = folder_pictures(args.folder) if args.folder else csv_pictures(args.csv)
+    state = args.state or (args.folder or args.csv.parent) / STATE_NAME
+    console = Console(stderr=True)
+
+    def progress(todo: list) -> Any:
+        return track(todo, description="enrolling", console=console, transient=False)
+
+    with ReIDClient(args.url, api_key=args.api_key) as client:
+        stored, refused = enrol_all(client, pictures, state, progress)
+    persons = len({picture.person for picture in pictures})
+    print(f"{stored} pictures stored now; {len(pictures)} pictures of {persons} persons in all; state in {state}")
+    for outcome in refused:
+        where = f" ({outcome['field']})" if outcome.get("field") else ""
+        print(f"refused {outcome['item']}: {outcome['refused']}{where} {outcome['error']}")
+    return 1 if refused else 0
+
+
 def reembed(args: argparse.Namespace) -> int:
     """The ``gallery reembed`` command: give every kept crop an embedding of the current embedder."""
     from reid.config import get_settings
@@ -162,13 +201,13 @@ def reembed(args: argparse.Namespace) -> int:
     embedder = models.load_embedder(settings)
     store = Gallery(args.uri or settings.gallery_uri, models.tags.embedder)
     done = 0
-    for person_id, model, crop in store.crops():
+    for view_id, model, crop in store.crops():
         if model != models.tags.embedder:
             image = decode_upload(crop, "crop", settings)
-            store.replace_embedding(person_id, embedder.embed([image])[0], models.tags.embedder)
+            store.replace_embedding(view_id, embedder.embed([image])[0], models.tags.embedder)
             done += 1
     current, others = store.counts()
-    print(f"re-embedded {done} persons with {models.tags.embedder}; {current} persons of it in the gallery")
+    print(f"re-embedded {done} views with {models.tags.embedder}; {current} persons of it in the gallery")
     if others:
         print(f"{others} persons of other embedders have no kept crop: re-enrol or delete them", file=sys.stderr)
         return 1
@@ -239,7 +278,23 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--bbox", help="x1,y1,x2,y2 of the person (default: the image's only person)")
     e.add_argument("--label")
     e.add_argument("--metadata", help="a JSON object")
+    e.add_argument("--source", help="where the picture came from (a camera's name)")
     e.add_argument("--idempotency-key", help="the same key again returns the person stored the first time")
+    v = over_http(actions.add_parser("add-view", help="add another picture of a stored person"))
+    v.add_argument("person_id")
+    v.add_argument("image", type=Path)
+    v.add_argument("--bbox", help="x1,y1,x2,y2 of the person (default: the image's only person)")
+    v.add_argument("--source", help="where the picture came from (a camera's name)")
+    v.add_argument("--idempotency-key", help="the same key again returns the view stored the first time")
+    f = over_http(actions.add_parser("enrol-folder", help="enrol many pictures: a folder per person, or a CSV"))
+    f.add_argument("folder", type=Path, nargs="?", help="DIR/<label>/[<source>/]<picture>")
+    f.add_argument("--csv", type=Path, help="a CSV of image,bbox,label[,source], paths relative to it")
+    f.add_argument(
+        "--state",
+        type=Path,
+        help="what was done, for resuming (default: .reid-enrolled.jsonl in DIR, or beside the CSV)",
+    )
+    f.set_defaults(handler=enrol_folder)
     s = over_http(actions.add_parser("search", help="the gallery persons most like each person of an image"))
     s.add_argument("image", type=Path)
     s.add_argument("--top-k", type=int)
@@ -254,6 +309,12 @@ def parser() -> argparse.ArgumentParser:
     naming.add_argument("--label", help="the new label")
     naming.add_argument("--no-label", action="store_true", help="remove the label")
     edit.add_argument("--metadata", help="a JSON object: the new metadata, replacing the old")
+    m = over_http(actions.add_parser("merge", help="move another person's views to this one, and remove it"))
+    m.add_argument("person_id")
+    m.add_argument("from_id")
+    d = over_http(actions.add_parser("delete-view", help="remove one view of a stored person"))
+    d.add_argument("person_id")
+    d.add_argument("view_id")
     over_http(actions.add_parser("delete", help="remove one stored person")).add_argument("person_id")
     over_http(actions.add_parser("clear", help="remove every stored person")).add_argument("--yes", action="store_true")
     r = actions.add_parser("reembed", help="re-embed the kept crops with the current embedder (no server)")

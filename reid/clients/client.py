@@ -11,11 +11,13 @@ with ReIDClient("http://localhost:3000", api_key=None) as client:
         print(identity.identity, [(m.image_index, m.person_index) for m in identity.members])
     alice = client.enrol("alice.jpg", label="alice")            # a GalleryEntry
     found = client.search("camera2.jpg")                        # a SearchResponse
+    client.add_view(alice.person_id, "alice-camera2.jpg", source="camera 2")
     client.edit_person(alice.person_id, label="Alice", metadata={"team": "red"})
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -25,7 +27,15 @@ import bentoml
 import httpx
 from bentoml.exceptions import BentoMLException
 
-from reid.schemas import CompareResponse, Deleted, GalleryEntry, GalleryPage, GroupResponse, SearchResponse
+from reid.schemas import (
+    CompareResponse,
+    Deleted,
+    GalleryEntry,
+    GalleryPage,
+    GroupResponse,
+    SearchResponse,
+    ViewDeleted,
+)
 
 
 class ReIDError(Exception):
@@ -73,8 +83,9 @@ def _group_arguments(images: list[str | Path], threshold: float | None) -> dict:
 
 class ReIDClient:
     """Blocking client: ``compare(image1, image2, threshold=None) -> CompareResponse``,
-    ``group(images, threshold=None) -> GroupResponse``, and the gallery: ``enrol``, ``search``,
-    ``gallery_page``, ``gallery_person``, ``delete_person``, ``clear_gallery``."""
+    ``group(images, threshold=None) -> GroupResponse``, and the gallery: ``enrol``,
+    ``add_view``, ``search``, ``gallery_page``, ``gallery_person``, ``edit_person``, ``merge``,
+    ``delete_view``, ``delete_person``, ``clear_gallery``."""
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 120) -> None:
         try:
@@ -97,37 +108,48 @@ class ReIDClient:
         bbox: list[int] | None = None,
         label: str | None = None,
         metadata: dict | None = None,
+        source: str | None = None,
         idempotency_key: str | None = None,
         retries: int = 2,
     ) -> GalleryEntry:
-        """Store the person in ``bbox`` of ``image`` (or its only person) in the gallery.
+        """Store the person in ``bbox`` of ``image`` (or its only person) in the gallery, with
+        the picture's ``source`` (a camera's name, say).
 
         Sent with an ``Idempotency-Key`` (``idempotency_key``, else a new one per call) and sent
         again with it, up to ``retries`` times, when the service answers 503 or 504 or the
         connection fails: the person is stored once whatever happened to the earlier answers."""
-        path = Path(image)
-        key = idempotency_key or uuid.uuid4().hex
-        values = {"bbox": bbox, "label": label, "metadata": metadata}
-        fields = {name: json.dumps(value) for name, value in values.items() if value is not None}
+        values = {"bbox": bbox, "label": label, "metadata": metadata, "source": source}
+        return GalleryEntry.model_validate(self._write("/gallery/persons", image, values, idempotency_key, retries))
+
+    def add_view(
+        self,
+        person_id: str,
+        image: str | Path,
+        bbox: list[int] | None = None,
+        source: str | None = None,
+        idempotency_key: str | None = None,
+        retries: int = 2,
+    ) -> GalleryEntry:
+        """Give a gallery person one more view: the person in ``bbox`` of ``image`` (or its only
+        person); retried as :meth:`enrol`. The person with its views (ClientError 404 when there is none)."""
+        path = f"/gallery/persons/{person_id}/views"
+        values = {"bbox": bbox, "source": source}
+        return GalleryEntry.model_validate(self._write(path, image, values, idempotency_key, retries))
+
+    def _write(self, path: str, image: str | Path, values: dict, key: str | None, retries: int) -> dict:
+        """An upload that writes to the gallery, sent again with its key after a 503, a 504 or no answer."""
+        request = _WriteRequest(path, image, values, key)
         for attempt in range(retries + 1):
-            last = attempt == retries
             try:
-                response = self._client.client.post(
-                    "/gallery/persons",
-                    files={"image": (path.name, path.read_bytes())},
-                    data=fields,
-                    headers={"Idempotency-Key": key},
-                )
+                response = self._client.client.post(path, **request.arguments)
             except httpx.TransportError as error:
-                if last:
+                if attempt == retries:
                     raise ServerError(503, f"no answer: {error}") from error
                 continue
-            if response.status_code in (503, 504) and not last:
-                time.sleep(min(float(response.headers.get("retry-after", "1")), 10.0))
-                continue
-            if response.status_code >= 400:
-                raise _refusal(response.status_code, response.text)
-            return GalleryEntry.model_validate(response.json())
+            wait = _retry_wait(response)
+            if wait is None or attempt == retries:
+                return _answer(response)
+            time.sleep(wait)
         raise AssertionError("unreachable")
 
     def search(self, image: str | Path, top_k: int | None = None, threshold: float | None = None) -> SearchResponse:
@@ -145,11 +167,20 @@ class ReIDClient:
     def edit_person(self, person_id: str, **changes: str | dict | None) -> GalleryEntry:
         """Change a gallery person's ``label`` (None removes it) and/or ``metadata`` (replaced);
         the person as stored now (ClientError 404 when there is none)."""
-        return GalleryEntry.model_validate(self._plain("PATCH", f"/gallery/persons/{person_id}", edit=changes))
+        return GalleryEntry.model_validate(self._plain("PATCH", f"/gallery/persons/{person_id}", body=changes))
 
     def delete_person(self, person_id: str) -> Deleted:
         """Remove one gallery person (ClientError 404 when there is none)."""
         return Deleted.model_validate(self._plain("DELETE", f"/gallery/persons/{person_id}"))
+
+    def delete_view(self, person_id: str, view_id: str) -> ViewDeleted:
+        """Remove one view of a gallery person; the person goes with its last view."""
+        return ViewDeleted.model_validate(self._plain("DELETE", f"/gallery/persons/{person_id}/views/{view_id}"))
+
+    def merge(self, person_id: str, other_id: str) -> GalleryEntry:
+        """Move ``other_id``'s views to ``person_id`` and remove ``other_id``; the merged person."""
+        body = {"from": other_id}
+        return GalleryEntry.model_validate(self._plain("POST", f"/gallery/persons/{person_id}/merge", body=body))
 
     def clear_gallery(self) -> Deleted:
         """Remove every gallery person."""
@@ -162,9 +193,9 @@ class ReIDClient:
         except BentoMLException as error:
             raise _typed_error(error) from error
 
-    def _plain(self, method: str, path: str, params: dict | None = None, edit: dict | None = None) -> dict:
+    def _plain(self, method: str, path: str, params: dict | None = None, body: dict | None = None) -> dict:
         """A route BentoML's client does not know (the gallery's reads, edits and deletes)."""
-        return _answer(self._client.client.request(method, path, params=params, json=edit))
+        return _answer(self._client.client.request(method, path, params=params, json=body))
 
     def close(self) -> None:
         """Close the connections."""
@@ -180,8 +211,8 @@ class ReIDClient:
 class AsyncReIDClient:
     """Asyncio client, used as ``async with AsyncReIDClient(url) as client:``;
     ``await client.compare(image1, image2, threshold=None) -> CompareResponse``,
-    ``await client.group(images, threshold=None) -> GroupResponse``, and the gallery's reads,
-    edits and deletes as :class:`ReIDClient` has them."""
+    ``await client.group(images, threshold=None) -> GroupResponse``, and the whole gallery as
+    :class:`ReIDClient` has it."""
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 120) -> None:
         self._client = bentoml.AsyncHTTPClient(url, token=api_key, timeout=timeout)
@@ -195,6 +226,43 @@ class AsyncReIDClient:
         or ServerError if refused."""
         return GroupResponse.model_validate(await self._call("group", **_group_arguments(images, threshold)))
 
+    async def enrol(
+        self,
+        image: str | Path,
+        bbox: list[int] | None = None,
+        label: str | None = None,
+        metadata: dict | None = None,
+        source: str | None = None,
+        idempotency_key: str | None = None,
+        retries: int = 2,
+    ) -> GalleryEntry:
+        """Store a person in the gallery, as :meth:`ReIDClient.enrol`."""
+        values = {"bbox": bbox, "label": label, "metadata": metadata, "source": source}
+        return GalleryEntry.model_validate(
+            await self._write("/gallery/persons", image, values, idempotency_key, retries)
+        )
+
+    async def add_view(
+        self,
+        person_id: str,
+        image: str | Path,
+        bbox: list[int] | None = None,
+        source: str | None = None,
+        idempotency_key: str | None = None,
+        retries: int = 2,
+    ) -> GalleryEntry:
+        """Give a gallery person one more view, as :meth:`ReIDClient.add_view`."""
+        path = f"/gallery/persons/{person_id}/views"
+        values = {"bbox": bbox, "source": source}
+        return GalleryEntry.model_validate(await self._write(path, image, values, idempotency_key, retries))
+
+    async def search(
+        self, image: str | Path, top_k: int | None = None, threshold: float | None = None
+    ) -> SearchResponse:
+        """Every person of ``image`` with its most similar gallery persons."""
+        arguments = {"image": Path(image), "top_k": top_k, "threshold": threshold}
+        return SearchResponse.model_validate(await self._call("search", **arguments))
+
     async def gallery_page(self, offset: int = 0, limit: int = 20) -> GalleryPage:
         """Gallery persons, oldest first."""
         params = {"offset": offset, "limit": limit}
@@ -206,19 +274,45 @@ class AsyncReIDClient:
 
     async def edit_person(self, person_id: str, **changes: str | dict | None) -> GalleryEntry:
         """Change a gallery person's ``label`` and/or ``metadata``, as :meth:`ReIDClient.edit_person`."""
-        return GalleryEntry.model_validate(await self._plain("PATCH", f"/gallery/persons/{person_id}", edit=changes))
+        return GalleryEntry.model_validate(await self._plain("PATCH", f"/gallery/persons/{person_id}", body=changes))
 
     async def delete_person(self, person_id: str) -> Deleted:
         """Remove one gallery person (ClientError 404 when there is none)."""
         return Deleted.model_validate(await self._plain("DELETE", f"/gallery/persons/{person_id}"))
 
+    async def delete_view(self, person_id: str, view_id: str) -> ViewDeleted:
+        """Remove one view of a gallery person, as :meth:`ReIDClient.delete_view`."""
+        path = f"/gallery/persons/{person_id}/views/{view_id}"
+        return ViewDeleted.model_validate(await self._plain("DELETE", path))
+
+    async def merge(self, person_id: str, other_id: str) -> GalleryEntry:
+        """Move ``other_id``'s views to ``person_id``, as :meth:`ReIDClient.merge`."""
+        body = {"from": other_id}
+        return GalleryEntry.model_validate(await self._plain("POST", f"/gallery/persons/{person_id}/merge", body=body))
+
     async def clear_gallery(self) -> Deleted:
         """Remove every gallery person."""
         return Deleted.model_validate(await self._plain("DELETE", "/gallery", {"confirm": "true"}))
 
-    async def _plain(self, method: str, path: str, params: dict | None = None, edit: dict | None = None) -> dict:
+    async def _plain(self, method: str, path: str, params: dict | None = None, body: dict | None = None) -> dict:
         """A route BentoML's client does not know (the gallery's reads, edits and deletes)."""
-        return _answer(await self._client.client.request(method, path, params=params, json=edit))
+        return _answer(await self._client.client.request(method, path, params=params, json=body))
+
+    async def _write(self, path: str, image: str | Path, values: dict, key: str | None, retries: int) -> dict:
+        """An upload that writes to the gallery, as :meth:`ReIDClient._write`."""
+        request = _WriteRequest(path, image, values, key)
+        for attempt in range(retries + 1):
+            try:
+                response = await self._client.client.post(path, **request.arguments)
+            except httpx.TransportError as error:
+                if attempt == retries:
+                    raise ServerError(503, f"no answer: {error}") from error
+                continue
+            wait = _retry_wait(response)
+            if wait is None or attempt == retries:
+                return _answer(response)
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
 
     async def _call(self, endpoint: str, **arguments) -> dict:
         """A BentoML API of the service; its refusal as ClientError or ServerError."""
@@ -240,6 +334,24 @@ class AsyncReIDClient:
 
     async def __aexit__(self, *exc) -> None:
         await self.close()
+
+
+class _WriteRequest:
+    """An upload that writes to the gallery: its form, with an idempotency key (``key`` or a new
+    one) so that it can be sent again safely."""
+
+    def __init__(self, path: str, image: str | Path, values: dict, key: str | None) -> None:
+        file = Path(image)
+        fields = {name: json.dumps(value) for name, value in values.items() if value is not None}
+        headers = {"Idempotency-Key": key or uuid.uuid4().hex}
+        self.arguments = {"files": {"image": (file.name, file.read_bytes())}, "data": fields, "headers": headers}
+
+
+def _retry_wait(response: httpx.Response) -> float | None:
+    """Seconds to wait before sending a write again (a 503 or 504), or None when the answer is final."""
+    if response.status_code not in (503, 504):
+        return None
+    return min(float(response.headers.get("retry-after", "1")), 10.0)
 
 
 def _answer(response: httpx.Response) -> dict:

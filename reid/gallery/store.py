@@ -1,13 +1,14 @@
-"""A persistent gallery of people: per person an embedding, its box, a label, free metadata, the
-embedder's tag and the time, and (optionally) the crop it came from.
+"""A persistent gallery of people: per person a label and free metadata, and one or more views,
+each an embedding with its box, source (a camera's name, say), the embedder's tag, the time and
+(optionally) the crop it came from.
 
 One code path over SQLAlchemy Core, two engines: SQLite in a file (the default, no server) and
-PostgreSQL (a server that several replicas share) when ``REID_GALLERY_URI`` is a
+PostgreSQL with pgvector (a server that several replicas share) when ``REID_GALLERY_URI`` is a
 ``postgresql+psycopg://`` URL. A write is committed (SQLite: WAL, ``synchronous=FULL``) before
-it returns. Search is exact cosine similarity over the process's in-memory copy of the
-embeddings (:class:`reid.gallery.vectors.VectorIndex`), kept current through a revision counter
-that every write increments in its own transaction: a process that sees a revision it did not
-make reloads the embeddings before it searches.
+it returns. Search (:mod:`reid.gallery.search`) scores a person by its best view: exact, over the
+process's in-memory copy of the embeddings on SQLite, kept current through a revision counter
+that every write increments in its own transaction; in the database through an HNSW index on
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,57 +25,54 @@ import numpy as np
 import sqlalchemy as sa
 
 from reid.errors import GalleryModelMismatch, GalleryUnavailable, IdempotencyConflict, TimedOut
-from reid.gallery.vectors import Hit, VectorIndex
+from reid.gallery.schema import KEYS, PERSONS, REVISION, VIEWS, create, embedding_value, is_gallery
+from reid.gallery.search import Found, search_of
 
-_schema = sa.MetaData()
-PERSONS = sa.Table(
-    "reid_gallery_persons",
-    _schema,
-    sa.Column("person_id", sa.String(32), primary_key=True),
-    sa.Column("model", sa.String(200), nullable=False, index=True),
-    sa.Column("label", sa.String(200)),
-    sa.Column("metadata", sa.Text, nullable=False),
-    sa.Column("bbox", sa.String(80), nullable=False),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("embedding", sa.LargeBinary, nullable=False),
-    sa.Column("crop", sa.LargeBinary),
-)
-REVISION = sa.Table(
-    "reid_gallery_revision",
-    _schema,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("value", sa.BigInteger, nullable=False),
-)
-# Enrolments by idempotency key: a client retrying with the same key gets the person stored
-# the first time, never a second copy. Keys are forgotten after KEY_RETENTION_S.
-ENROLMENTS = sa.Table(
-    "reid_gallery_enrolments",
-    _schema,
-    sa.Column("key", sa.String(200), primary_key=True),
-    sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("person_id", sa.String(32), nullable=False, index=True),
-    sa.Column("created", sa.Float, nullable=False, index=True),
-)
-KEY_RETENTION_S = 24 * 3600
-RETENTION_CHECK_S = 3600.0  # how often, at most, persons past the retention are looked for
+KEY_RETENTION_S = 24 * 3600  # idempotency keys are forgotten after this
+RETENTION_CHECK_S = 3600.0  # how often, at most, views past the retention are looked for
 SQLITE_BUSY_TIMEOUT_S = 30.0  # a write without a deadline waits this long for another writer
-# An entry as read back: every column but the embedding, and whether a crop was kept.
-_ENTRIES = sa.select(
-    *(c for c in PERSONS.c if c.name not in ("embedding", "crop")), PERSONS.c.crop.is_not(None).label("has_crop")
+# A view as read back: every column but the embedding, and whether a crop was kept.
+_VIEWS = sa.select(
+    *(c for c in VIEWS.c if c.name not in ("embedding", "crop")), VIEWS.c.crop.is_not(None).label("has_crop")
 )
 
 
 @dataclass(frozen=True)
-class StoredPerson:
-    """One gallery entry, without its embedding."""
+class StoredView:
+    """One view of a stored person, without its embedding."""
 
-    person_id: str
+    view_id: str
     model: str
-    label: str | None
-    metadata: dict
     bbox: list[int]
+    source: str | None
     created: float  # seconds since the epoch, UTC
     has_crop: bool
+
+
+@dataclass(frozen=True)
+class StoredPerson:
+    """One gallery entry, with its views (oldest first), without their embeddings."""
+
+    person_id: str
+    label: str | None
+    metadata: dict
+    created: float  # seconds since the epoch, UTC
+    views: tuple[StoredView, ...]
+
+    @property
+    def model(self) -> str:
+        """The embedder of its first view."""
+        return self.views[0].model
+
+    @property
+    def bbox(self) -> list[int]:
+        """The box of its first view."""
+        return self.views[0].bbox
+
+    @property
+    def has_crop(self) -> bool:
+        """Whether a view's crop was kept."""
+        return any(view.has_crop for view in self.views)
 
 
 def _stored_json(metadata: dict) -> str:
@@ -85,24 +83,48 @@ def _stored_json(metadata: dict) -> str:
     return text
 
 
-def _entry(row: sa.Row) -> StoredPerson:
-    return StoredPerson(
-        person_id=row.person_id,
+def _view(row: sa.Row) -> StoredView:
+    return StoredView(
+        view_id=row.view_id,
         model=row.model,
-        label=row.label,
-        metadata=json.loads(row.metadata),
         bbox=json.loads(row.bbox),
+        source=row.source,
         created=row.created,
         has_crop=bool(row.has_crop),
     )
 
 
+def _persons(connection: sa.Connection, rows: Sequence[sa.Row]) -> list[StoredPerson]:
+    """The persons of identity rows, with their views, in the rows' order (one without views,
+    deleted in between, is left out)."""
+    ids = [row.person_id for row in rows]
+    views: dict[str, list[StoredView]] = {}
+    query = _VIEWS.where(VIEWS.c.person_id.in_(ids)).order_by(VIEWS.c.created, VIEWS.c.view_id)
+    for view in connection.execute(query):
+        views.setdefault(view.person_id, []).append(_view(view))
+    return [
+        StoredPerson(row.person_id, row.label, json.loads(row.metadata), row.created, tuple(views[row.person_id]))
+        for row in rows
+        if row.person_id in views
+    ]
+
+
+def _person(connection: sa.Connection, person_id: str) -> StoredPerson | None:
+    row = connection.execute(sa.select(PERSONS).where(PERSONS.c.person_id == person_id)).first()
+    found = [] if row is None else _persons(connection, [row])
+    return found[0] if found else None
+
+
 class _AlreadyStored(Exception):
-    """An enrolment's idempotency key was stored before, with ``person``."""
+    """A write's idempotency key was stored before, with ``person``."""
 
     def __init__(self, person: StoredPerson) -> None:
         super().__init__(person.person_id)
         self.person = person
+
+
+class _NoPerson(Exception):
+    """A write for a person that is not (or no longer) in the gallery."""
 
 
 def redacted(uri: str) -> str:
@@ -164,14 +186,15 @@ def _check_sqlite(engine: sa.Engine, path: Path) -> None:
         raise GalleryUnavailable(f"the gallery file {path} is corrupt or not a database ({error.orig})") from error
     if verdict != "ok":
         raise GalleryUnavailable(f"the gallery file {path} is corrupt: {verdict}")
-    if not {PERSONS.name, REVISION.name} <= tables:
+    if not is_gallery(tables):
         raise GalleryUnavailable(f"{path} is a database but not a ReID gallery (tables: {sorted(tables)[:5]})")
 
 
 class Gallery:
-    """The gallery of one embedder (its tag: ``model``): add, search, read and delete persons.
+    """The gallery of one embedder (its tag: ``model``): add persons and views, search, read,
+    edit, merge and delete.
 
-    Entries embedded by another model are kept, listed and deletable, but while any remain,
+    Views embedded by another model are kept, listed and deletable, but while any remain,
     adding and searching raise GalleryModelMismatch: embeddings of different models are never
     compared. Thread-safe.
     """
@@ -180,16 +203,12 @@ class Gallery:
         self.uri = redacted(uri)
         self.model = model
         self.retention_s = retention_s
-        self._retention_due = 0.0  # time.monotonic() of the next look for expired persons
+        self._retention_due = 0.0  # time.monotonic() of the next look for expired views
         self.engine = open_engine(uri)
-        _schema.create_all(self.engine)
-        with self.engine.begin() as connection:
-            if connection.execute(sa.select(REVISION.c.value)).scalar() is None:
-                connection.execute(REVISION.insert().values(id=1, value=0))
+        create(self.engine)
+        self._search = search_of(self.engine, model)
         self._lock = threading.Lock()
-        self._index = VectorIndex()
-        self._labels: dict[str, str | None] = {}
-        self._others = 0  # entries of other models
+        self._mixed = False  # whether views of other models are stored
         self._revision = -1
         self._apply_retention()
         self._refresh()
@@ -207,108 +226,193 @@ class Gallery:
         metadata: dict | None = None,
         crop: bytes | None = None,
         *,
+        source: str | None = None,
         key: tuple[str, str] | None = None,
         deadline: float | None = None,
     ) -> StoredPerson:
-        """Store one person's ``(D,)`` embedding; committed when this returns, and returned as
-        committed. ``key``: ``(idempotency key, fingerprint of the request)``: a key stored
-        before returns its person (IdempotencyConflict when the fingerprint differs).
-        ``deadline`` (``time.monotonic()``): the write waits for locks and commits only before
-        it, else it is rolled back and TimedOut raised. ValueError for metadata that cannot be
-        stored as standard JSON and read back the same."""
+        """Store a new person with one view: its ``(D,)`` embedding, box and ``source``;
+        committed when this returns, and returned as committed. ``key``: ``(idempotency key,
+        fingerprint of the request)``: a key stored before returns its person
+        (IdempotencyConflict when the fingerprint differs). ``deadline`` (``time.monotonic()``):
+        the write waits for locks and commits only before it, else it is rolled back and
+        TimedOut raised. ValueError for metadata that cannot be stored as standard JSON and
+        read back the same."""
+        stored_metadata = _stored_json(metadata or {})
+        person_id = uuid.uuid4().hex
+
+        def identity(connection: sa.Connection, now: float) -> None:
+            connection.execute(
+                PERSONS.insert().values(person_id=person_id, label=label, metadata=stored_metadata, created=now)
+            )
+
+        return self._store_view(person_id, identity, embedding, bbox, crop, source, key, deadline)
+
+    def add_view(
+        self,
+        person_id: str,
+        embedding: np.ndarray,
+        bbox: list[int],
+        crop: bytes | None = None,
+        *,
+        source: str | None = None,
+        key: tuple[str, str] | None = None,
+        deadline: float | None = None,
+    ) -> StoredPerson | None:
+        """Give a stored person one more view (as :meth:`add`); the person with it, or None
+        when there is no such person."""
+
+        def identity(connection: sa.Connection, now: float) -> None:
+            if (
+                connection.execute(sa.select(PERSONS.c.person_id).where(PERSONS.c.person_id == person_id)).first()
+                is None
+            ):
+                raise _NoPerson(person_id)
+
+        try:
+            return self._store_view(person_id, identity, embedding, bbox, crop, source, key, deadline)
+        except _NoPerson:
+            return None
+
+    def _store_view(
+        self,
+        person_id: str,
+        identity: Callable[[sa.Connection, float], None],
+        embedding: np.ndarray,
+        bbox: list[int],
+        crop: bytes | None,
+        source: str | None,
+        key: tuple[str, str] | None,
+        deadline: float | None,
+    ) -> StoredPerson:
+        """Store a view of ``person_id`` after ``identity`` (which creates or checks the person)
+        in the same transaction; the person as committed."""
         self._apply_retention()
         self._check_model()
         vector = np.asarray(embedding, np.float32).reshape(-1)
-        stored_metadata = _stored_json(metadata or {})
-        person = StoredPerson(
-            person_id=uuid.uuid4().hex,
-            model=self.model,
-            label=label,
-            metadata=json.loads(stored_metadata),
-            bbox=[int(v) for v in bbox],
-            created=time.time(),
-            has_crop=crop is not None,
-        )
-        row = {
-            "person_id": person.person_id,
-            "model": person.model,
-            "label": label,
-            "metadata": stored_metadata,
-            "bbox": json.dumps(person.bbox),
-            "created": person.created,
-            "embedding": vector.tobytes(),
-            "crop": crop,
-        }
+        view_id = uuid.uuid4().hex
+        stored: list[StoredPerson] = []
 
         def insert(connection: sa.Connection) -> None:
+            now = time.time()
             if key is not None:
-                found = self._enrolled(connection, *key)
-                if found is not None:
-                    raise _AlreadyStored(found)  # rolls the transaction back: nothing written
-                connection.execute(ENROLMENTS.delete().where(ENROLMENTS.c.created < person.created - KEY_RETENTION_S))
-                connection.execute(
-                    ENROLMENTS.insert().values(
-                        key=key[0], fingerprint=key[1], person_id=person.person_id, created=person.created
-                    )
+                self._remember_key(connection, key, person_id, view_id, now)
+            identity(connection, now)
+            connection.execute(
+                VIEWS.insert().values(
+                    view_id=view_id,
+                    person_id=person_id,
+                    model=self.model,
+                    bbox=json.dumps([int(v) for v in bbox]),
+                    source=source,
+                    created=now,
+                    embedding=embedding_value(connection, vector),
+                    crop=crop,
                 )
-            connection.execute(PERSONS.insert().values(**row))
+            )
+            person = _person(connection, person_id)
+            assert person is not None  # written in this transaction
+            stored.append(person)
 
         try:
             revision = self._write(insert, deadline)
-        except _AlreadyStored as stored:
-            return stored.person
+        except _AlreadyStored as already:
+            return already.person
         except sa.exc.IntegrityError:
             if key is None:
                 raise
-            # The same key committed by a concurrent request in between: its person.
+            # The same key committed by a concurrent request in between: what it stored.
             with self.engine.connect() as connection:
-                found = self._enrolled(connection, *key)
+                found = self._stored_under(connection, *key)
             if found is None:
                 raise
             return found
-
-        def apply() -> None:
-            self._index.add(person.person_id, vector)
-            self._labels[person.person_id] = label
-
-        self._settle(revision, apply)
+        person = stored[0]
+        self._settle(revision, lambda: self._search.added(view_id, person_id, vector, person.label, source))
         return person
 
-    def _enrolled(self, connection: sa.Connection, key: str, fingerprint: str) -> StoredPerson | None:
+    def _remember_key(
+        self, connection: sa.Connection, key: tuple[str, str], person_id: str, view_id: str, now: float
+    ) -> None:
+        """Store an idempotency key with what it writes, or raise _AlreadyStored when it was stored before."""
+        found = self._stored_under(connection, *key)
+        if found is not None:
+            raise _AlreadyStored(found)  # rolls the transaction back: nothing written
+        connection.execute(KEYS.delete().where(KEYS.c.created < now - KEY_RETENTION_S))
+        connection.execute(
+            KEYS.insert().values(key=key[0], fingerprint=key[1], person_id=person_id, view_id=view_id, created=now)
+        )
+
+    def _stored_under(self, connection: sa.Connection, key: str, fingerprint: str) -> StoredPerson | None:
         """The person stored under an idempotency key, or None; IdempotencyConflict when the key
         came with another request."""
-        found = connection.execute(
-            sa.select(ENROLMENTS.c.fingerprint, ENROLMENTS.c.person_id).where(ENROLMENTS.c.key == key)
-        ).first()
+        found = connection.execute(sa.select(KEYS.c.fingerprint, KEYS.c.person_id).where(KEYS.c.key == key)).first()
         if found is None:
             return None
         if found.fingerprint != fingerprint:
-            raise IdempotencyConflict(
-                "this Idempotency-Key was used for another enrolment: send a new key for a new enrolment"
-            )
-        row = connection.execute(_ENTRIES.where(PERSONS.c.person_id == found.person_id)).first()
-        return None if row is None else _entry(row)
+            raise IdempotencyConflict("this Idempotency-Key was used for another request: send a new key for a new one")
+        return _person(connection, found.person_id)
 
     def delete(self, person_id: str) -> bool:
-        """Remove one person; whether it was there."""
+        """Remove, and erase, one person with its views; whether it was there."""
         removed = [False]
 
         def remove(connection: sa.Connection) -> None:
             removed[0] = connection.execute(PERSONS.delete().where(PERSONS.c.person_id == person_id)).rowcount > 0
-            connection.execute(ENROLMENTS.delete().where(ENROLMENTS.c.person_id == person_id))
+            connection.execute(VIEWS.delete().where(VIEWS.c.person_id == person_id))
+            connection.execute(KEYS.delete().where(KEYS.c.person_id == person_id))
 
         revision = self._write(remove)
-        self._settle(revision, lambda: self._forget(person_id))
+        self._settle(revision, lambda: self._search.removed(person_id))
         self._erase_traces()
         return removed[0]
 
+    def delete_view(self, person_id: str, view_id: str) -> tuple[bool, StoredPerson | None]:
+        """Remove, and erase, one view of a person: ``(whether it was there, the person now)``;
+        a person left without views is removed (None)."""
+        removed = [False]
+
+        def remove(connection: sa.Connection) -> None:
+            mine = (VIEWS.c.view_id == view_id) & (VIEWS.c.person_id == person_id)
+            removed[0] = connection.execute(VIEWS.delete().where(mine)).rowcount > 0
+            connection.execute(KEYS.delete().where(KEYS.c.view_id == view_id))
+            if _person(connection, person_id) is None:
+                connection.execute(PERSONS.delete().where(PERSONS.c.person_id == person_id))
+                connection.execute(KEYS.delete().where(KEYS.c.person_id == person_id))
+
+        self._write(remove)
+        self._reload_and_erase()
+        return removed[0], self.get(person_id)
+
+    def merge(self, person_id: str, other_id: str) -> StoredPerson | None:
+        """Move every view of ``other_id`` to ``person_id`` and remove (and erase) ``other_id``,
+        keeping ``person_id``'s label and metadata; the person as merged, or None when either is
+        not in the gallery. ValueError for a person merged into itself."""
+        if person_id == other_id:
+            raise ValueError("a person cannot be merged into itself")
+
+        def move(connection: sa.Connection) -> None:
+            both = PERSONS.c.person_id.in_([person_id, other_id])
+            if connection.execute(sa.select(sa.func.count()).select_from(PERSONS).where(both)).scalar_one() < 2:
+                raise _NoPerson(other_id)
+            connection.execute(VIEWS.update().where(VIEWS.c.person_id == other_id).values(person_id=person_id))
+            connection.execute(KEYS.update().where(KEYS.c.person_id == other_id).values(person_id=person_id))
+            connection.execute(PERSONS.delete().where(PERSONS.c.person_id == other_id))
+
+        try:
+            self._write(move)
+        except _NoPerson:
+            return None
+        self._reload_and_erase()
+        return self.get(person_id)
+
     def clear(self) -> int:
-        """Remove every person; how many there were."""
+        """Remove, and erase, every person; how many there were."""
         count = [0]
 
         def remove(connection: sa.Connection) -> None:
             count[0] = connection.execute(PERSONS.delete()).rowcount
-            connection.execute(ENROLMENTS.delete())
+            connection.execute(VIEWS.delete())
+            connection.execute(KEYS.delete())
 
         self._write(remove)
         self._reload_and_erase()
@@ -324,16 +428,14 @@ class Gallery:
         if values:
             statement = PERSONS.update().where(PERSONS.c.person_id == person_id).values(**values)
             revision = self._write(lambda connection: connection.execute(statement))
-
-            def apply() -> None:
-                if "label" in values and person_id in self._labels:
-                    self._labels[person_id] = values["label"]
-
-            self._settle(revision, apply)
+            if "label" in values:
+                self._settle(revision, lambda: self._search.relabelled(person_id, values["label"]))
+            else:
+                self._settle(revision, lambda: None)
         return self.get(person_id)
 
     def _reload_and_erase(self) -> None:
-        """After a delete of many: reload the in-memory copy, then erase the traces."""
+        """After a change of many, or of views: reload the search's copy, then erase the traces."""
         with self._lock:
             self._revision = -1
         self._refresh()
@@ -353,16 +455,18 @@ class Gallery:
         if busy:
             raise GalleryUnavailable("deleted, but a reader kept the journal from being emptied; retry")
 
-    def expire(self, enrolled_before: float) -> int:
-        """Delete, and erase, every person enrolled before ``enrolled_before`` (seconds since the
-        epoch); how many."""
+    def expire(self, before: float) -> int:
+        """Delete, and erase, every view stored before ``before`` (seconds since the epoch), and
+        the persons left without views; how many views."""
         count = [0]
-        expired = PERSONS.c.created < enrolled_before
+        expired = VIEWS.c.created < before
 
         def remove(connection: sa.Connection) -> None:
-            gone = sa.select(PERSONS.c.person_id).where(expired)
-            connection.execute(ENROLMENTS.delete().where(ENROLMENTS.c.person_id.in_(gone)))
-            count[0] = connection.execute(PERSONS.delete().where(expired)).rowcount
+            connection.execute(KEYS.delete().where(KEYS.c.view_id.in_(sa.select(VIEWS.c.view_id).where(expired))))
+            count[0] = connection.execute(VIEWS.delete().where(expired)).rowcount
+            viewless = ~sa.exists().where(VIEWS.c.person_id == PERSONS.c.person_id)
+            connection.execute(KEYS.delete().where(~KEYS.c.person_id.in_(sa.select(VIEWS.c.person_id))))
+            connection.execute(PERSONS.delete().where(viewless))
 
         self._write(remove)
         if count[0]:
@@ -370,19 +474,22 @@ class Gallery:
         return count[0]
 
     def _apply_retention(self) -> None:
-        """Expire the persons past ``retention_s``, when a look is due."""
+        """Expire the views past ``retention_s``, when a look is due."""
         if self.retention_s is None or time.monotonic() < self._retention_due:
             return
         self._retention_due = time.monotonic() + min(RETENTION_CHECK_S, self.retention_s)
         self.expire(time.time() - self.retention_s)
 
-    def replace_embedding(self, person_id: str, embedding: np.ndarray, model: str) -> None:
-        """Give a stored person a new embedding from ``model`` (re-embedding a kept crop)."""
+    def replace_embedding(self, view_id: str, embedding: np.ndarray, model: str) -> None:
+        """Give a stored view a new embedding from ``model`` (re-embedding a kept crop)."""
         vector = np.asarray(embedding, np.float32).reshape(-1)
-        values = {"embedding": vector.tobytes(), "model": model}
-        change = PERSONS.update().where(PERSONS.c.person_id == person_id).values(**values)
-        self._write(lambda connection: connection.execute(change))
-        # The in-memory copy is rebuilt at the next read (re-embedding is rare).
+
+        def change(connection: sa.Connection) -> None:
+            values = {"embedding": embedding_value(connection, vector), "model": model}
+            connection.execute(VIEWS.update().where(VIEWS.c.view_id == view_id).values(**values))
+
+        self._write(change)
+        # The search's copy is rebuilt at the next read (re-embedding is rare).
         with self._lock:
             self._revision = -1
 
@@ -415,8 +522,8 @@ class Gallery:
                 connection.exec_driver_sql(f"SET LOCAL {setting} = {max(int(wait_s * 1000), 1)}")
 
     def _settle(self, revision: int, apply: Callable[[], None]) -> None:
-        """Apply this process's own change to the in-memory copy when nothing else changed the
-        gallery in between; else reload it."""
+        """Apply this process's own change to the search when nothing else changed the gallery
+        in between; else reload it."""
         with self._lock:
             if revision == self._revision + 1:
                 apply()
@@ -424,89 +531,72 @@ class Gallery:
                 return
         self._refresh()
 
-    def _forget(self, person_id: str) -> None:
-        self._index.remove(person_id)
-        self._labels.pop(person_id, None)
-
     # Reads
-    def search(self, queries: np.ndarray, top_k: int, threshold: float) -> list[list[tuple[str, str | None, float]]]:
-        """Per ``(Q, D)`` query, up to ``top_k`` ``(person_id, label, similarity)`` of at least
-        ``threshold``, best first."""
+    def search(self, queries: np.ndarray, top_k: int, threshold: float) -> list[list[Found]]:
+        """Per ``(Q, D)`` query, up to ``top_k`` persons of at least ``threshold`` cosine
+        similarity by their best view, best first, each naming that view."""
         self._apply_retention()
         self._refresh()
         self._check_model()
-        with self._lock:
-            hits: list[list[Hit]] = self._index.search(np.asarray(queries, np.float32), top_k, threshold)
-            return [[(hit.key, self._labels.get(hit.key), hit.similarity) for hit in found] for found in hits]
+        return self._search.search(np.asarray(queries, np.float32), top_k, threshold)
 
     def get(self, person_id: str) -> StoredPerson | None:
         """One stored person, or None."""
-        query = _ENTRIES.where(PERSONS.c.person_id == person_id)
         with self.engine.connect() as connection:
-            row = connection.execute(query).first()
-        return None if row is None else _entry(row)
+            return _person(connection, person_id)
 
     def page(self, offset: int, limit: int) -> tuple[list[StoredPerson], int]:
         """Stored persons oldest first, ``limit`` from ``offset``, and how many there are."""
         self._apply_retention()
-        query = _ENTRIES.order_by(PERSONS.c.created, PERSONS.c.person_id).offset(offset).limit(limit)
+        query = sa.select(PERSONS).order_by(PERSONS.c.created, PERSONS.c.person_id).offset(offset).limit(limit)
         with self.engine.connect() as connection:
-            rows = connection.execute(query).all()
+            persons = _persons(connection, connection.execute(query).all())
             total = connection.execute(sa.select(sa.func.count()).select_from(PERSONS)).scalar_one()
-        return [_entry(row) for row in rows], int(total)
+        return persons, int(total)
 
     def crops(self) -> Iterator[tuple[str, str, bytes]]:
-        """``(person_id, model, crop JPEG)`` of every person whose crop was kept."""
-        query = sa.select(PERSONS.c.person_id, PERSONS.c.model, PERSONS.c.crop).where(PERSONS.c.crop.is_not(None))
+        """``(view_id, model, crop JPEG)`` of every view whose crop was kept."""
+        query = sa.select(VIEWS.c.view_id, VIEWS.c.model, VIEWS.c.crop).where(VIEWS.c.crop.is_not(None))
         with self.engine.connect() as connection:
-            yield from ((row.person_id, row.model, row.crop) for row in connection.execute(query).all())
+            yield from ((row.view_id, row.model, row.crop) for row in connection.execute(query).all())
 
     def __len__(self) -> int:
-        """Persons of this gallery's model as of the last read (a search reads first)."""
-        return len(self._index)
+        """Persons searched, as of the last read (a search reads first)."""
+        return self._search.size()
 
     def counts(self) -> tuple[int, int]:
-        """``(entries of this gallery's model, entries of other models)``."""
-        self._refresh()
-        with self._lock:
-            return len(self._index), self._others
+        """``(persons with views of this gallery's model, persons with views of other models)``."""
+        persons = sa.func.count(sa.distinct(VIEWS.c.person_id))
+        with self.engine.connect() as connection:
+            mine = connection.execute(sa.select(persons).where(VIEWS.c.model == self.model)).scalar_one()
+            others = connection.execute(sa.select(persons).where(VIEWS.c.model != self.model)).scalar_one()
+        return int(mine), int(others)
 
     def _check_model(self) -> None:
-        if self._others:
-            with self.engine.connect() as connection:
-                models = connection.execute(
-                    sa.select(PERSONS.c.model).where(PERSONS.c.model != self.model).distinct().limit(3)
-                ).scalars()
-                others = ", ".join(models)
-            raise GalleryModelMismatch(
-                f"the gallery holds {self._others} persons embedded by {others}, but this service embeds with"
-                f" {self.model}: embeddings of different models are never compared. Re-enrol them, or run"
-                " `reid gallery reembed` (re-embeds the persons whose crops were kept), or delete them"
-            )
+        if not self._mixed:
+            return
+        with self.engine.connect() as connection:
+            other = VIEWS.c.model != self.model
+            count = connection.execute(sa.select(sa.func.count(sa.distinct(VIEWS.c.person_id))).where(other)).scalar()
+            models = ", ".join(connection.execute(sa.select(VIEWS.c.model).where(other).distinct().limit(3)).scalars())
+        raise GalleryModelMismatch(
+            f"the gallery holds {count} persons embedded by {models}, but this service embeds with"
+            f" {self.model}: embeddings of different models are never compared. Re-enrol them, or run"
+            " `reid gallery reembed` (re-embeds the views whose crops were kept), or delete them"
+        )
 
     def _refresh(self) -> None:
-        """Reload the in-memory embeddings if the gallery changed under another writer."""
+        """Take the changes of another writer: whether other models' views are stored (two index
+        lookups, however large the gallery), and the search's copy."""
         with self.engine.connect() as connection:
             revision = int(connection.execute(sa.select(REVISION.c.value)).scalar_one())
             with self._lock:
                 if revision == self._revision:
                     return
-            others = connection.execute(
-                sa.select(sa.func.count()).select_from(PERSONS).where(PERSONS.c.model != self.model)
-            ).scalar_one()
-            keys: list[str] = []
-            labels: dict[str, str | None] = {}
-            chunks = []
-            query = sa.select(PERSONS.c.person_id, PERSONS.c.label, PERSONS.c.embedding).where(
-                PERSONS.c.model == self.model
+            mixed = any(
+                connection.execute(sa.select(VIEWS.c.model).where(other).limit(1)).first() is not None
+                for other in (VIEWS.c.model < self.model, VIEWS.c.model > self.model)
             )
-            # In parts, so that reading 100,000 embeddings never holds them all as Python objects.
-            for part in connection.execution_options(yield_per=5000).execute(query).partitions():
-                keys += [row.person_id for row in part]
-                labels.update((row.person_id, row.label) for row in part)
-                data = b"".join(row.embedding for row in part)
-                chunks.append(np.frombuffer(data, np.float32).reshape(len(part), -1))
-        index = VectorIndex.of(keys, np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32))
+            self._search.reload(connection)
         with self._lock:
-            self._index, self._labels = index, labels
-            self._others, self._revision = int(others), revision
+            self._mixed, self._revision = mixed, revision

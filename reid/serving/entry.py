@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -47,8 +47,9 @@ class UploadHandler:
         self.log = json_logger()
         self.release_memory = MemoryReleaser(interval=1.0)
 
-    async def respond(self, uploads: list[tuple[str, Path]], work: Work) -> Any:
-        """``work(images)`` of the uploads ``(field, file)`` decoded, or the refusal as a JSON error."""
+    async def respond(self, uploads: Sequence[tuple[str, Path | bytes]], work: Work) -> Any:
+        """``work(images)`` of the uploads ``(field, file or its bytes)`` decoded, or the refusal
+        as a JSON error."""
         timeout = self.settings.request_timeout_s
         DEADLINE.set(time.monotonic() + timeout)
         try:
@@ -112,14 +113,14 @@ class UploadHandler:
         return Response(await asyncio.to_thread(lambda: encode_jpeg(draw())), media_type="image/jpeg")
 
     @asynccontextmanager
-    async def _decoded(self, uploads: list[tuple[str, Path]]) -> AsyncIterator[list[np.ndarray]]:
+    async def _decoded(self, uploads: Sequence[tuple[str, Path | bytes]]) -> AsyncIterator[list[np.ndarray]]:
         """The uploads decoded, their memory reserved from the decode budget: the estimated peak
         while decoding, then the decoded arrays until the answer is out."""
         from reid.serving.metrics import stage
 
         with stage("decode"):
             fields = [field for field, _ in uploads]
-            data = await asyncio.gather(*(asyncio.to_thread(path.read_bytes) for _, path in uploads))
+            data = await asyncio.gather(*(_read(upload) for _, upload in uploads))
             headers = await asyncio.gather(
                 *(asyncio.to_thread(read_upload_header, raw, field, self.settings) for raw, field in zip(data, fields))
             )
@@ -180,6 +181,10 @@ class UploadHandler:
         full collection, megabytes each: collect them and hand the heap back, off the request's
         path and at most once a second (measured with scripts/soak.py)."""
         asyncio.get_running_loop().run_in_executor(None, self.release_memory)
+
+
+async def _read(upload: Path | bytes) -> bytes:
+    return upload if isinstance(upload, bytes) else await asyncio.to_thread(upload.read_bytes)
 
 
 def count_rejection(error: RequestError) -> None:

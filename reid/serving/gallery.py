@@ -15,8 +15,8 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 
@@ -32,9 +32,9 @@ from reid.core.pipeline import (
     persons_from_detections,
 )
 from reid.core.visualize import encode_jpeg
-from reid.errors import BadForm
+from reid.errors import BadForm, NotFound
 from reid.gallery.store import Gallery, StoredPerson
-from reid.schemas import GalleryEntry, GalleryMatch, SearchPerson, SearchResponse
+from reid.schemas import GalleryEntry, GalleryMatch, GalleryView, SearchPerson, SearchResponse
 
 MAX_LABEL_CHARS = 200
 MAX_METADATA_BYTES = 4096
@@ -175,6 +175,17 @@ def parse_top_k(text: str) -> int | None:
 
 def entry(person: StoredPerson) -> GalleryEntry:
     """A stored person as the API shows it."""
+    views = [
+        GalleryView(
+            view_id=view.view_id,
+            bbox=view.bbox,
+            source=view.source,
+            model=view.model,
+            created=datetime.fromtimestamp(view.created, UTC),
+            has_crop=view.has_crop,
+        )
+        for view in person.views
+    ]
     return GalleryEntry(
         person_id=person.person_id,
         label=person.label,
@@ -183,6 +194,7 @@ def entry(person: StoredPerson) -> GalleryEntry:
         model=person.model,
         created=datetime.fromtimestamp(person.created, UTC),
         has_crop=person.has_crop,
+        views=views,
     )
 
 
@@ -195,11 +207,44 @@ class GalleryHandler:
         self.gallery = gallery
 
     async def enrol(
-        self, image: np.ndarray, box: list[int] | None, label: str | None, metadata: dict, key: tuple[str, str] | None
+        self,
+        image: np.ndarray,
+        box: list[int] | None,
+        label: str | None,
+        metadata: dict,
+        source: str | None,
+        key: tuple[str, str] | None,
     ) -> GalleryEntry:
-        """Store the person in ``box`` (checked by :func:`parse_bbox`) if the person rules take
-        it, or the image's one matchable person; ``key``: the request's idempotency key and
-        fingerprint. The write ends (committed or rolled back) before the request's deadline."""
+        """Store a new person: the one in ``box`` (checked by :func:`parse_bbox`) if the person
+        rules take it, or the image's one matchable person; ``key``: the request's idempotency
+        key and fingerprint. The write ends (committed or rolled back) before the request's deadline."""
+        add = functools.partial(self.gallery.add, label=label, metadata=metadata)
+        try:
+            stored = await self._store(image, box, add, source, key)
+        except ValueError as error:
+            raise BadForm(f"cannot be stored as standard JSON ({error})", field="metadata") from error
+        assert stored is not None  # a new person is always stored
+        return stored
+
+    async def add_view(
+        self, person_id: str, image: np.ndarray, box: list[int] | None, source: str | None, key: tuple[str, str] | None
+    ) -> GalleryEntry:
+        """Give a stored person one more view, found in the image as :meth:`enrol` finds a
+        person; NotFound when there is no such person."""
+        stored = await self._store(image, box, functools.partial(self.gallery.add_view, person_id), source, key)
+        if stored is None:
+            raise NotFound(f"no person {person_id[:40]} in the gallery")
+        return stored
+
+    async def _store(
+        self,
+        image: np.ndarray,
+        box: list[int] | None,
+        write: Callable[..., StoredPerson | None],
+        source: str | None,
+        key: tuple[str, str] | None,
+    ) -> GalleryEntry | None:
+        """The image's person embedded and written by ``write(embedding, box, crop, ...)``, within the deadline."""
         from reid.serving.entry import DEADLINE
 
         person = await (self._person_in_box(image, box) if box is not None else self._only_person(image))
@@ -210,12 +255,9 @@ class GalleryHandler:
             else None
         )
         deadline = DEADLINE.get() - WRITE_MARGIN_S
-        add = functools.partial(self.gallery.add, key=key, deadline=deadline)
-        try:
-            stored = await asyncio.to_thread(add, person.embeddings[0], person.boxes[0].tolist(), label, metadata, kept)
-        except ValueError as error:
-            raise BadForm(f"cannot be stored as standard JSON ({error})", field="metadata") from error
-        return entry(stored)
+        store = functools.partial(write, source=source, key=key, deadline=deadline)
+        stored = await asyncio.to_thread(store, person.embeddings[0], person.boxes[0].tolist(), crop=kept)
+        return None if stored is None else entry(stored)
 
     async def _person_in_box(self, image: np.ndarray, box: list[int]) -> Persons:
         """The person in ``box``, embedded, when /compare would match it (else BadForm why not)."""
@@ -253,8 +295,14 @@ class GalleryHandler:
             SearchPerson(
                 **person.model_dump(),
                 matches=[
-                    GalleryMatch(person_id=key, label=label, similarity=round(min(similarity, 1.0), 6))
-                    for key, label, similarity in matches_of.get(person.index, [])
+                    GalleryMatch(
+                        person_id=hit.person_id,
+                        label=hit.label,
+                        similarity=round(min(hit.similarity, 1.0), 6),
+                        view_id=hit.view_id,
+                        source=hit.source,
+                    )
+                    for hit in matches_of.get(person.index, [])
                 ],
             )
             for person in person_list(found)
@@ -298,11 +346,11 @@ def idempotency_key(value: bytes | None) -> str | None:
     return value.decode("ascii")
 
 
-async def enrolment_key(key: bytes | None, image: Path, fields: list) -> tuple[str, str] | None:
-    """``(idempotency key, fingerprint)`` of an enrolment sent with a key: the fingerprint tells a
-    retry (the same image and fields) from a key reused for another enrolment."""
+def write_key(key: bytes | None, image: bytes, fields: list) -> tuple[str, str] | None:
+    """``(idempotency key, fingerprint)`` of a gallery write sent with a key: the fingerprint
+    tells a retry (the same image and fields) from a key reused for another write."""
     if key is None:
         return None
-    digest = hashlib.sha256(await asyncio.to_thread(image.read_bytes))
+    digest = hashlib.sha256(image)
     digest.update(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode("utf-8"))
     return key.decode("ascii"), digest.hexdigest()

@@ -3,13 +3,18 @@
 the uploads. The request guard in front of the whole service gives them the API key, the
 in-flight limit and a body cap; every error has the service's shape, ``{"error", "field"}``.
 
-    GET    /gallery/persons?offset&limit    -> GalleryPage
-    GET    /gallery/persons/{person_id}     -> GalleryEntry
-    PATCH  /gallery/persons/{person_id}     JSON {"label"?, "metadata"?} -> GalleryEntry
-    DELETE /gallery/persons/{person_id}     -> Deleted
-    DELETE /gallery?confirm=true            -> Deleted
+    GET    /gallery/persons?offset&limit               -> GalleryPage
+    GET    /gallery/persons/{person_id}                -> GalleryEntry
+    PATCH  /gallery/persons/{person_id}                JSON {"label"?, "metadata"?} -> GalleryEntry
+    DELETE /gallery/persons/{person_id}                -> Deleted
+    POST   /gallery/persons/{person_id}/views          image, bbox?, source? -> GalleryEntry
+                                                       (header Idempotency-Key?)
+    DELETE /gallery/persons/{person_id}/views/{view_id} -> ViewDeleted
+    POST   /gallery/persons/{person_id}/merge          JSON {"from"} -> GalleryEntry
+    DELETE /gallery?confirm=true                       -> Deleted
 
-Enrolment and search are uploads: BentoML APIs (``service.py``), checked by the guard's forms.
+Enrolment and search are uploads: BentoML APIs (``service.py``). Uploads here (a view) are
+checked by the guard's forms like those, and read from what the guard read.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, Protocol, TypeVar, cast
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,11 +33,56 @@ from starlette.exceptions import HTTPException
 
 from reid.errors import BadForm, NotFound, RequestError
 from reid.gallery.store import Gallery, StoredPerson
-from reid.schemas import Deleted, GalleryEntry, GalleryPage
-from reid.serving.gallery import DEFAULT_PAGE, MAX_PAGE, entry, parse_label, parse_metadata, strict_json
+from reid.schemas import Deleted, GalleryEntry, GalleryPage, ViewDeleted
+from reid.serving.gallery import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    entry,
+    parse_label,
+    parse_metadata,
+    strict_json,
+    write_key,
+)
+from reid.serving.guard import FORM_FILES, FORM_VALUES, REQUEST_HEADERS
+
+if TYPE_CHECKING:
+    from reid.serving.entry import UploadHandler
+    from reid.serving.gallery import GalleryHandler
 
 PERSON_ID = re.compile(r"[0-9a-f]{32}")
 MAX_EDIT_BYTES = 8192  # an edit's JSON body: a label and 4 kB of metadata, escaped
+VIEWS_PATH = "/gallery/persons/{person_id}/views"  # the upload among the routes, for the guard's forms
+_VIEW_FORM = {
+    "type": "object",
+    "required": ["image"],
+    "properties": {
+        "image": {"type": "string", "format": "binary", "description": "A JPEG or PNG image."},
+        "bbox": {"type": "string", "description": "x1,y1,x2,y2 in pixels: the person; else the image's only one."},
+        "source": {
+            "type": "string",
+            "description": "Where the picture came from (a camera's name), at most 200 characters.",
+        },
+    },
+}
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+class Services(Protocol):
+    """What the routes use of the entry service."""
+
+    gallery: Gallery
+    gallery_handler: GalleryHandler
+    handler: UploadHandler
+
+
+class Merge(BaseModel):
+    """What ``POST /gallery/persons/{person_id}/merge`` takes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    from_: str = Field(alias="from", description="The person whose views move to this one; it is removed.")
 
 
 class PersonEdit(BaseModel):
@@ -44,10 +94,13 @@ class PersonEdit(BaseModel):
     metadata: dict | None = Field(None, description="New metadata, a JSON object of at most 4 kB; replaces the old.")
 
 
-def gallery_app(gallery: Callable[[], Gallery]) -> FastAPI:
-    """The routes, over the gallery ``gallery()`` returns when a request comes."""
+def gallery_app(service: Callable[[], Services]) -> FastAPI:
+    """The routes, over the service ``service()`` returns when a request comes."""
     app = FastAPI(title="ReID gallery", docs_url=None, redoc_url=None, openapi_url=None)
     _answer_errors_in_shape(app)
+
+    def gallery() -> Gallery:
+        return service().gallery
 
     def one(person_id: str) -> StoredPerson:
         person = gallery().get(person_id) if PERSON_ID.fullmatch(person_id) else None
@@ -89,6 +142,55 @@ def gallery_app(gallery: Callable[[], Gallery]) -> FastAPI:
     def delete_person(person_id: str) -> Deleted:
         return Deleted(deleted=int(gallery().delete(one(person_id).person_id)))
 
+    @app.post(
+        VIEWS_PATH.removeprefix("/gallery"),
+        response_model=GalleryEntry,
+        summary="Add a view of a person: another picture of it",
+        openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _VIEW_FORM}}}},
+    )
+    async def add_view(person_id: str):
+        await run_in_threadpool(one, person_id)
+        # The form as the guard read and checked it (VIEWS_PATH is among its forms).
+        values, image = FORM_VALUES.get(), bytes(FORM_FILES.get()["image"])
+        bbox = cast("list[int] | None", values.get("bbox"))
+        source = cast("str | None", values.get("source"))
+        key = write_key(REQUEST_HEADERS.get().get(b"idempotency-key"), image, [person_id, bbox, source])
+        services = service()
+        return await services.handler.respond(
+            [("image", image)],
+            lambda images: services.gallery_handler.add_view(person_id, images[0], bbox, source, key),
+        )
+
+    @app.delete("/persons/{person_id}/views/{view_id}", response_model=ViewDeleted, summary="Remove, and erase, a view")
+    def delete_view(person_id: str, view_id: str) -> ViewDeleted:
+        one(person_id)
+        removed, person = gallery().delete_view(person_id, view_id) if PERSON_ID.fullmatch(view_id) else (False, None)
+        if not removed:
+            raise NotFound(f"no view {view_id[:40]} of person {person_id}")
+        return ViewDeleted(deleted=1, person=None if person is None else entry(person))
+
+    @app.post(
+        "/persons/{person_id}/merge",
+        response_model=GalleryEntry,
+        summary="Move another person's views to this one, and remove that person",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": Merge.model_json_schema(by_alias=True)}},
+            }
+        },
+    )
+    async def merge(person_id: str, request: Request) -> GalleryEntry:
+        other = _checked(Merge, await request.body()).from_
+        for wanted in (person_id, other):
+            await run_in_threadpool(one, wanted)
+        if other == person_id:
+            raise BadForm("a person cannot be merged into itself", field="from")
+        merged = await run_in_threadpool(gallery().merge, person_id, other)
+        if merged is None:
+            raise NotFound(f"person {person_id} or {other} left the gallery meanwhile")
+        return entry(merged)
+
     @app.delete("/", response_model=Deleted, summary="Remove, and erase, every person")
     def delete_all(confirm: Annotated[Literal["true"] | None, Query()] = None) -> Deleted:
         if confirm != "true":
@@ -98,20 +200,24 @@ def gallery_app(gallery: Callable[[], Gallery]) -> FastAPI:
     return app
 
 
-def _edit(body: bytes) -> dict:
-    """The changes of an edit's JSON body, each checked as at enrolment; BadForm naming the field."""
+def _checked(model: type[Body], body: bytes) -> Body:
+    """A JSON body of at most MAX_EDIT_BYTES read as ``model``; BadForm naming the field at fault."""
     if len(body) > MAX_EDIT_BYTES:
-        raise BadForm(f"the edit is over {MAX_EDIT_BYTES} bytes of JSON")
+        raise BadForm(f"the body is over {MAX_EDIT_BYTES} bytes of JSON")
     try:
-        value = strict_json(body.decode("utf-8"))
-        edit = PersonEdit.model_validate(value)
+        return model.model_validate(strict_json(body.decode("utf-8")))
     except UnicodeDecodeError:
-        raise BadForm("send the edit as UTF-8 JSON") from None
+        raise BadForm("send the body as UTF-8 JSON") from None
     except ValidationError as error:
         location = error.errors()[0]["loc"]
         raise BadForm(error.errors()[0]["msg"], field=str(location[0]) if location else None) from None
     except ValueError as error:
         raise BadForm(f"send a JSON object: {error}") from None
+
+
+def _edit(body: bytes) -> dict:
+    """The changes of an edit's JSON body, each checked as at enrolment; BadForm naming the field."""
+    edit = _checked(PersonEdit, body)
     changes: dict = {}
     for name in edit.model_fields_set:
         text = json.dumps(getattr(edit, name), ensure_ascii=False)

@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, compile_path
 
 from reid.errors import (
     BadForm,
@@ -67,6 +67,9 @@ MAX_MANAGED_BODY = 64 * 1024  # the largest body of a mounted app's request (a g
 # The text fields of the request being answered, as the guard's validators read them: set by the
 # guard, read by endpoints that need more than BentoML's reading (a request runs in one context).
 FORM_VALUES: ContextVar[Mapping[str, object]] = ContextVar("reid_form_values", default=MappingProxyType({}))
+# The files of the request being answered, by field (the last where one repeats), as the guard
+# read them: for upload routes of mounted apps, which BentoML does not read for them.
+FORM_FILES: ContextVar[Mapping[str, bytearray]] = ContextVar("reid_form_files", default=MappingProxyType({}))
 # The request headers an upload form reads (UploadForm.headers), as the guard checked them.
 REQUEST_HEADERS: ContextVar[Mapping[bytes, bytes]] = ContextVar("reid_request_headers", default=MappingProxyType({}))
 # File names end up in BentoML's temporary file names: keep them well inside a file system's 255.
@@ -135,7 +138,9 @@ class RequestGuard:
         cached_paths: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
-        self.forms = forms
+        self.forms = {path: form for path, form in forms.items() if "{" not in path}
+        # Forms of paths with parameters ("/gallery/persons/{person_id}/views"), as Starlette matches them.
+        self.templated_forms = [(compile_path(path)[0], form) for path, form in forms.items() if "{" in path]
         self.mounts = mounts
         self.limits = limits
         self.max_in_flight = max_in_flight
@@ -158,7 +163,7 @@ class RequestGuard:
         if scope["path"] in self.mounts:
             raw_path = scope.get("raw_path") or scope["path"].encode()
             scope = {**scope, "path": scope["path"] + "/", "raw_path": raw_path + b"/"}
-        form = self.forms.get(scope["path"])
+        form = self._form_of(scope["path"])
         if form is not None and scope["method"] == "POST":
             await self._upload(scope, receive, send, form)
             return
@@ -177,6 +182,13 @@ class RequestGuard:
             await self._managed(scope, receive, send)
         else:
             await self._forward_cached(scope, receive, send)
+
+    def _form_of(self, path: str) -> UploadForm | None:
+        """The upload form of a path, if it takes one."""
+        form = self.forms.get(path)
+        if form is None:
+            form = next((form for pattern, form in self.templated_forms if pattern.match(path)), None)
+        return form
 
     def _check_route(self, scope: Scope, form: UploadForm | None, mounted: bool) -> None:
         """NotFound or MethodNotAllowed (with what the path takes) for what no route answers."""
@@ -247,6 +259,7 @@ class RequestGuard:
                 # The text fields as the validators read them, for endpoints that need more than
                 # BentoML's reading (it JSON-decodes each value that parses: a label "1e3" is 1000.0).
                 FORM_VALUES.set({part.name: part.value for part in parts if not part.is_file})
+                FORM_FILES.set({part.name: part.data for part in parts if part.is_file})
                 headers = _normalised(scope["headers"], boundary, len(body))
                 await self._forward({**scope, "headers": headers}, _replay(body, receive), send)
             finally:

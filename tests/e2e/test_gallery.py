@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import csv
 import io
 import json
 
@@ -219,6 +220,9 @@ def test_a_write_survives_a_killed_server_and_the_key_guards_every_route(model_s
             ("PATCH", f"/gallery/persons/{entry.person_id}", {"json": {"label": "renamed"}}),
             ("POST", "/gallery/search", {"files": image}),
             ("POST", "/gallery/persons", {"files": image, "data": {"bbox": "1,1,50,100"}}),
+            ("POST", f"/gallery/persons/{entry.person_id}/views", {"files": image}),
+            ("POST", f"/gallery/persons/{entry.person_id}/merge", {"json": {"from": "0" * 32}}),
+            ("DELETE", f"/gallery/persons/{entry.person_id}/views/{entry.views[0].view_id}", {}),
             ("DELETE", f"/gallery/persons/{entry.person_id}", {}),
             ("DELETE", "/gallery", {"params": {"confirm": "true"}}),
         ]
@@ -255,7 +259,7 @@ def test_a_gallery_of_another_embedder_gives_409_until_reembedded(model_store, h
         assert client.gallery_person(kept).model == "person-embedder:an-older-one"
         # Re-embedded beside the running server, which sees the change at its next read.
         assert reid(["gallery", "reembed", "--uri", str(store)]) == 0
-        assert "re-embedded 1 persons" in capsys.readouterr().out
+        assert "re-embedded 1 views" in capsys.readouterr().out
         answer = client.search(hall.frames[2])
         tops = [p.matches[0].person_id for p in answer.persons if p.matches]
         assert tops == [kept]
@@ -307,6 +311,150 @@ def test_two_replicas_share_a_postgresql_gallery(model_store, hall, postgres_url
             matched = [p for p in found.persons if p.matches and p.matches[0].person_id == entry.person_id]
             identities = best_identities(np.array([p.bbox for p in matched], float).reshape(-1, 4), hall.truth[4])
             assert identities.tolist() == [2]
+            # A second view through one replica is what the other searches and names at once.
+            side = second.add_view(entry.person_id, hall.frames[2], bbox=box(hall.truth[2], 2), source="side")
+            assert [view.source for view in first.gallery_person(entry.person_id).views] == [None, "side"]
+            twin = second.enrol(hall.frames[3], bbox=box(hall.truth[3], 2), label="twin")
+            merged = first.merge(entry.person_id, twin.person_id)
+            assert len(merged.views) == 3 and merged.label == "shared"
+            found = second.search(hall.frames[4])
+            hits = [m for p in found.persons for m in p.matches if m.person_id == entry.person_id]
+            assert hits and {m.view_id for m in hits} <= {view.view_id for view in merged.views}
+            assert first.delete_view(entry.person_id, side.views[1].view_id).person.views == [
+                view for view in merged.views if view.view_id != side.views[1].view_id
+            ]
             assert second.delete_person(entry.person_id).deleted == 1
             again = first.search(hall.frames[4], threshold=0.0)
             assert all(m.person_id != entry.person_id for p in again.persons for m in p.matches)
+
+
+def person_picture(hall, frame: int, identity: int, path):
+    """A picture of one labelled person alone: its box with a margin, cut from the frame (the
+    side camera's persons stand 12 px apart)."""
+    x1, y1, x2, y2 = box(hall.truth[frame], identity)
+    Image.open(hall.frames[frame]).crop((max(x1 - 5, 0), max(y1 - 30, 0), x2 + 5, min(y2 + 30, 1080))).save(path)
+    return path
+
+
+def test_views_merge_and_view_deletes_over_http_both_clients_and_the_command_line(server, hall, capsys):
+    """Front camera (frames 1, 3) and side camera (2, 4): a person of two views, merged twins."""
+    url = ["--url", server.url]
+    with ReIDClient(server.url) as client:
+        client.clear_gallery()
+        person = client.enrol(hall.frames[1], bbox=box(hall.truth[1], 2), label="two-cameras", source="front")
+
+    async def add_side() -> GalleryEntry:
+        async with AsyncReIDClient(server.url) as client:
+            return await client.add_view(person.person_id, hall.frames[2], bbox=box(hall.truth[2], 2), source="side")
+
+    seen = asyncio.run(add_side())
+    assert [view.source for view in seen.views] == ["front", "side"] and seen.views[0] == person.views[0]
+    with ReIDClient(server.url) as client:
+        found = client.search(hall.frames[4])
+        hits = [m for p in found.persons for m in p.matches if m.person_id == person.person_id]
+        sources = {view.view_id: view.source for view in seen.views}
+        assert hits and all(sources[m.view_id] == m.source for m in hits)
+        twin = client.enrol(hall.frames[3], bbox=box(hall.truth[3], 2), label="twin")
+    capsys.readouterr()
+    assert reid(["gallery", "merge", person.person_id, twin.person_id, *url]) == 0
+    merged = GalleryEntry.model_validate_json(capsys.readouterr().out)
+    assert merged.label == "two-cameras" and len(merged.views) == 3
+    assert reid(["gallery", "get", twin.person_id, *url]) == 1 and "404" in capsys.readouterr().err
+    assert reid(["gallery", "delete-view", person.person_id, merged.views[2].view_id, *url]) == 0
+    assert len(json.loads(capsys.readouterr().out)["person"]["views"]) == 2
+    with ReIDClient(server.url) as client:
+        assert client.delete_view(person.person_id, merged.views[0].view_id).person.views == [merged.views[1]]
+
+    async def delete_last() -> object:
+        async with AsyncReIDClient(server.url) as client:
+            gone = await client.delete_view(person.person_id, merged.views[1].view_id)
+            assert (await client.gallery_page()).total == 0
+            return gone
+
+    assert asyncio.run(delete_last()).person is None  # the last view: the person went with it
+    operations = httpx.get(f"{server.url}/docs.json", timeout=30).json()["paths"]
+    assert "post" in operations["/gallery/persons/{person_id}/views"]
+    assert "multipart/form-data" in operations["/gallery/persons/{person_id}/views"]["post"]["requestBody"]["content"]
+    assert "delete" in operations["/gallery/persons/{person_id}/views/{view_id}"]
+    assert "post" in operations["/gallery/persons/{person_id}/merge"]
+
+
+def test_view_and_merge_refusals(server, hall):
+    url = server.url
+    with ReIDClient(url) as client:
+        client.clear_gallery()
+        one = client.enrol(hall.frames[1], bbox=box(hall.truth[1], 1), label="one")
+    views = f"{url}/gallery/persons/{one.person_id}/views"
+    image = {"image": ("a.jpg", hall.frames[2].read_bytes(), "image/jpeg")}
+    cases = [
+        (views, {"bbox": "1,2,3"}, image, 400, "bbox"),
+        (views, {"bbox": "0,0,5000,50"}, image, 400, "bbox"),
+        (views, {"bbox": "10,10,200,400", "source": "x" * 201}, image, 400, "source"),
+        (views, {"bbox": "10,10,200,400", "label": "x"}, image, 400, "label"),
+        (views, {}, image, 400, "image"),  # three persons and no box
+        (views, {}, {"image": ("a.jpg", b"text", "image/jpeg")}, 415, "image"),
+        (f"{url}/gallery/persons/{'0' * 32}/views", {"bbox": "10,10,200,400"}, image, 404, None),
+    ]
+    for where, data, files, status, field in cases:
+        response = httpx.post(where, files=files, data=data, timeout=60)
+        assert response.status_code == status and response.json()["field"] == field, (data, response.text)
+    merge = f"{url}/gallery/persons/{one.person_id}/merge"
+    for body, status, field in [
+        ({"from": one.person_id}, 400, "from"),
+        ({"from": "0" * 32}, 404, None),
+        ({"from": 7}, 400, "from"),
+        ({"from": "0" * 32, "into": "x"}, 400, "into"),
+        ({}, 400, "from"),
+    ]:
+        response = httpx.post(merge, json=body, timeout=30)
+        assert response.status_code == status and response.json()["field"] == field, (body, response.text)
+    assert httpx.post(merge, content="x" * 70_000, timeout=30).status_code == 413
+    assert httpx.get(views, timeout=30).status_code == 405
+    missing_view = httpx.delete(f"{views}/{'0' * 32}", timeout=30)
+    assert missing_view.status_code == 404 and missing_view.json()["error"]
+    with ReIDClient(url) as client:
+        assert client.gallery_person(one.person_id) == one  # nothing refused was written
+
+
+def test_enrol_folder_is_resumable_and_reports_refusals(server, hall, tmp_path, capsys):
+    """One folder per person with a folder per camera; a picture of nobody is refused, named."""
+    folder = tmp_path / "people"
+    for identity in (1, 2, 3):
+        for frame, camera in ((1, "front"), (2, "side")):
+            (folder / f"person-{identity}" / camera).mkdir(parents=True, exist_ok=True)
+            person_picture(hall, frame, identity, folder / f"person-{identity}" / camera / f"frame{frame}.png")
+    Image.new("RGB", (64, 128), "gray").save(folder / "person-3" / "empty.png")
+    url = ["--url", server.url]
+    with ReIDClient(server.url) as client:
+        client.clear_gallery()
+    capsys.readouterr()
+    assert reid(["gallery", "enrol-folder", str(folder), *url]) == 1  # one refusal
+    out = capsys.readouterr().out
+    assert "6 pictures stored now; 7 pictures of 3 persons" in out and "refused person-3/empty.png: 400" in out
+    state = folder / ".reid-enrolled.jsonl"
+    lines = state.read_text().splitlines()
+    # A crash after the last write reached the gallery but before its line was written.
+    state.write_text("\n".join(lines[:-1]) + "\n")
+    assert reid(["gallery", "enrol-folder", str(folder), *url]) == 1
+    assert "1 pictures stored now" in capsys.readouterr().out
+    with ReIDClient(server.url) as client:
+        page = client.gallery_page()
+        assert page.total == 3 and sorted(p.label for p in page.persons) == ["person-1", "person-2", "person-3"]
+        assert all([v.source for v in p.views] == ["front", "side"] for p in page.persons)
+        found = client.search(hall.frames[4])
+    labelled = best_identities(np.array([p.bbox for p in found.persons], float), hall.truth[4])
+    tops = {int(i): p.matches[0].label for p, i in zip(found.persons, labelled) if p.matches}
+    assert tops == {2: "person-2", 3: "person-3"}, tops  # the later side view holds persons 2 and 3
+    table = tmp_path / "people.csv"
+    with table.open("w", newline="") as file:
+        rows = csv.writer(file)
+        rows.writerow(["image", "bbox", "label", "source"])
+        for frame, camera in ((3, "front"), (4, "side")):
+            rows.writerow([hall.frames[frame], ",".join(map(str, box(hall.truth[frame], 3))), "csv-person", camera])
+        rows.writerow([hall.frames[4], "1,2,3", "", ""])
+    assert reid(["gallery", "enrol-folder", "--csv", str(table), *url]) == 1
+    out = capsys.readouterr().out
+    assert "2 pictures stored now" in out and "refused people.csv:4: 400 (bbox)" in out
+    with ReIDClient(server.url) as client:
+        added = [p for p in client.gallery_page().persons if p.label == "csv-person"]
+    assert len(added) == 1 and [v.source for v in added[0].views] == ["front", "side"]

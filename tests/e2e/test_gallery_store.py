@@ -100,7 +100,7 @@ def test_embeddings_of_another_model_are_never_compared(uri):
     with pytest.raises(GalleryModelMismatch):
         new.add(vectors(1)[0], [0, 0, 10, 20])
     assert new.get(kept) is not None and new.page(0, 5)[1] == 1  # still readable and deletable
-    new.replace_embedding(kept, vectors(1)[0], MODEL)
+    new.replace_embedding(new.get(kept).views[0].view_id, vectors(1)[0], MODEL)
     assert new.counts() == (1, 0) and len(new.search(vectors(1), 5, -1.0)[0]) == 1
 
 
@@ -220,7 +220,7 @@ def test_an_idempotency_key_stores_one_person_however_often_it_is_sent(uri):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         stored = list(pool.map(lambda _: gallery.add(person, [0, 0, 10, 20], label="once", key=key), range(16)))
     assert {p.person_id for p in stored} == {stored[0].person_id} and gallery.page(0, 5)[1] == 1
-    with pytest.raises(IdempotencyConflict, match="another enrolment") as conflict:
+    with pytest.raises(IdempotencyConflict, match="another request") as conflict:
         gallery.add(person, [0, 0, 10, 20], label="other", key=("retry-1", "0" * 64))
     assert conflict.value.status == 409 and gallery.page(0, 5)[1] == 1
     gallery.delete(stored[0].person_id)
@@ -238,3 +238,188 @@ def test_metadata_that_cannot_be_read_back_the_same_is_refused_before_writing(ur
     assert gallery.page(0, 5) == ([], 0)
     stored = gallery.add(vectors(1)[0], [0, 0, 10, 20], metadata={"é": [1.5, None, "ü"]})
     assert stored.metadata == gallery.get(stored.person_id).metadata == {"é": [1.5, None, "ü"]}
+
+
+def test_a_person_of_several_views_is_found_by_its_best_view(uri):
+    """Two cameras of one person: the second view finds what the first alone would not."""
+    gallery = Gallery(uri, MODEL)
+    front, side, other = vectors(3)
+    person = gallery.add(front, [0, 0, 10, 20], label="two-cameras", source="cam-1")
+    gallery.add(other, [0, 0, 10, 20], label="someone-else")
+    query = side + 0.05 * vectors(1)[0]
+    assert all(hit.person_id != person.person_id for hit in gallery.search(query[None], 5, 0.8)[0])
+    seen = gallery.add_view(person.person_id, side, [5, 5, 15, 25], source="cam-2")
+    assert [view.source for view in seen.views] == ["cam-1", "cam-2"] and seen.bbox == [0, 0, 10, 20]
+    [[hit]] = gallery.search(query[None], 5, 0.8)
+    assert (hit.person_id, hit.label, hit.view_id, hit.source) == (
+        person.person_id,
+        "two-cameras",
+        seen.views[1].view_id,
+        "cam-2",
+    )
+    assert gallery.add_view("0" * 32, side, [0, 0, 10, 20]) is None
+    assert len(gallery) == 2 and gallery.page(0, 10)[1] == 2
+
+
+def test_deleting_views_and_merging_persons(uri):
+    gallery = Gallery(uri, MODEL)
+    a, b, c = vectors(3)
+    first = gallery.add(a, [0, 0, 10, 20], label="first", metadata={"keep": 1})
+    second = gallery.add(b, [0, 0, 10, 20], label="second", source="cam-2")
+    gallery.add_view(second.person_id, c, [0, 0, 10, 20], source="cam-3")
+    merged = gallery.merge(first.person_id, second.person_id)
+    assert merged.label == "first" and merged.metadata == {"keep": 1} and len(merged.views) == 3
+    assert gallery.get(second.person_id) is None and gallery.page(0, 10)[1] == 1
+    assert [hit[0].person_id for hit in gallery.search(np.stack([a, b, c]), 1, 0.99)] == [first.person_id] * 3
+    assert gallery.merge(first.person_id, second.person_id) is None
+    with pytest.raises(ValueError, match="itself"):
+        gallery.merge(first.person_id, first.person_id)
+    views = [view.view_id for view in merged.views]
+    removed, left = gallery.delete_view(first.person_id, views[0])
+    assert removed and [view.view_id for view in left.views] == views[1:]
+    assert gallery.search(a[None], 5, 0.99) == [[]]
+    assert gallery.delete_view(first.person_id, views[0]) == (False, left)
+    gallery.delete_view(first.person_id, views[1])
+    assert gallery.delete_view(first.person_id, views[2]) == (True, None)  # the last view: the person is gone
+    assert gallery.get(first.person_id) is None and gallery.page(0, 10) == ([], 0)
+
+
+def test_a_gallery_of_one_view_per_person_is_upgraded_in_place(uri):
+    """Written by the version before views: its persons, keys and searches carry over."""
+    engine = sa.create_engine(uri if "://" in uri else f"sqlite:///{uri}")
+    people = vectors(3)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE reid_gallery_persons (person_id VARCHAR(32) PRIMARY KEY, model VARCHAR(200) NOT NULL,"
+            " label VARCHAR(200), metadata TEXT NOT NULL, bbox VARCHAR(80) NOT NULL, created FLOAT NOT NULL,"
+            " embedding BYTEA NOT NULL, crop BYTEA)".replace("BYTEA", "BYTEA" if "://" in uri else "BLOB")
+        )
+        connection.exec_driver_sql("CREATE TABLE reid_gallery_revision (id INTEGER PRIMARY KEY, value BIGINT NOT NULL)")
+        connection.exec_driver_sql("INSERT INTO reid_gallery_revision VALUES (1, 3)")
+        connection.exec_driver_sql(
+            "CREATE TABLE reid_gallery_enrolments (key VARCHAR(200) PRIMARY KEY, fingerprint VARCHAR(64) NOT NULL,"
+            " person_id VARCHAR(32) NOT NULL, created FLOAT NOT NULL)"
+        )
+        for i, vector in enumerate(people):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO reid_gallery_persons VALUES (:id, :model, :label, '{\"i\": 1}', :bbox, :t, :e, NULL)"
+                ),
+                {
+                    "id": f"{i:032x}",
+                    "model": MODEL,
+                    "label": f"old-{i}",
+                    "bbox": "[1,2,3,4]",
+                    "t": time.time(),
+                    "e": vector.tobytes(),
+                },
+            )
+        connection.execute(
+            sa.text("INSERT INTO reid_gallery_enrolments VALUES ('old-key', :f, :id, :t)"),
+            {"f": "a" * 64, "id": f"{1:032x}", "t": time.time()},
+        )
+    engine.dispose()
+    gallery = Gallery(uri, MODEL)
+    assert [p.label for p in gallery.page(0, 10)[0]] == ["old-0", "old-1", "old-2"]
+    assert gallery.get(f"{2:032x}").bbox == [1, 2, 3, 4] and gallery.get(f"{2:032x}").metadata == {"i": 1}
+    assert [hits[0].person_id for hits in gallery.search(people, 1, 0.99)] == [f"{i:032x}" for i in range(3)]
+    again = gallery.add(people[0], [0, 0, 10, 20], key=("old-key", "a" * 64))
+    assert again.person_id == f"{1:032x}" and gallery.page(0, 10)[1] == 3
+    tables = set(sa.inspect(gallery.engine).get_table_names())
+    assert "reid_gallery_persons" not in tables and "reid_gallery_enrolments" not in tables
+
+
+def test_views_deleted_or_merged_away_leave_nothing_in_the_sqlite_files(tmp_path):
+    path = tmp_path / "gallery.sqlite3"
+    gallery = Gallery(str(path), MODEL)
+    kept = gallery.add(vectors(1)[0], [0, 0, 10, 20], label="kept-person")
+    secret, merged_away = vectors(2)
+    view = gallery.add_view(kept.person_id, secret, [0, 0, 10, 20], source="erase-this-camera").views[1]
+    other = gallery.add(merged_away, [0, 0, 10, 20], label="merged-away-label", metadata={"n": "merged-away-note"})
+
+    def files() -> bytes:
+        return b"".join(part.read_bytes() for part in tmp_path.glob("gallery.sqlite3*"))
+
+    markers = [secret.tobytes(), b"erase-this-camera", b"merged-away-label", b"merged-away-note"]
+    assert all(marker in files() for marker in markers)
+    gallery.delete_view(kept.person_id, view.view_id)
+    gallery.merge(kept.person_id, other.person_id)
+    assert [marker[:20] for marker in markers if marker in files()] == []
+    assert merged_away.tobytes() in files()  # moved, not erased: it is the kept person's view now
+
+
+def test_postgresql_search_runs_in_the_database_through_the_hnsw_index(postgres_url):
+    """Past the exact-search size, the plan is an index scan, and it finds what exact search
+    finds on clustered data (several views per identity, as a gallery holds)."""
+    from reid.gallery.search import EXACT_BELOW_VIEWS
+
+    database = f"g{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {database}")
+    admin.dispose()
+    uri = postgres_url.rsplit("/", 1)[0] + f"/{database}"
+    local = np.random.default_rng(11)
+    identities, views = (EXACT_BELOW_VIEWS + 1000) // 3, 3
+    centres = local.normal(size=(identities, 64)).astype(np.float32)
+    embeddings = np.repeat(centres, views, axis=0) + 0.5 * local.normal(size=(identities * views, 64)).astype(
+        np.float32
+    )
+    engine = sa.create_engine(uri)
+    Gallery(uri, MODEL).close()
+    from reid.gallery.schema import PERSONS, VIEWS
+
+    with engine.begin() as connection:
+        connection.execute(
+            PERSONS.insert(),
+            [{"person_id": f"{i:032x}", "label": None, "metadata": "{}", "created": 0.0} for i in range(identities)],
+        )
+        connection.execute(
+            VIEWS.insert(),
+            [
+                {
+                    "view_id": f"{i:032x}",
+                    "person_id": f"{i // views:032x}",
+                    "model": MODEL,
+                    "bbox": "[0,0,1,2]",
+                    "source": None,
+                    "created": 0.0,
+                    "embedding": e,
+                    "crop": None,
+                }
+                for i, e in enumerate(embeddings)
+            ],
+        )
+    gallery = Gallery(uri, MODEL)
+    queries = centres[:50] + 0.5 * local.normal(size=(50, 64)).astype(np.float32)
+    found = gallery.search(queries, 5, 0.0)
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    best = (unit @ (queries / np.linalg.norm(queries, axis=1, keepdims=True)).T).reshape(identities, views, -1).max(1)
+    exact = [set(f"{i:032x}" for i in np.argsort(-best[:, q])[:5]) for q in range(50)]
+    recall = np.mean([len(exact[q] & {hit.person_id for hit in found[q]}) / 5 for q in range(50)])
+    assert recall >= 0.98 and all(hits[0].person_id == f"{q:032x}" for q, hits in enumerate(found[:10]))
+    with engine.connect() as connection:
+        plan = (
+            connection.exec_driver_sql(
+                f"EXPLAIN SELECT view_id FROM reid_gallery_views WHERE vector_dims(embedding) = 64"
+                f" ORDER BY (embedding::vector(64)) <=> '[{','.join(['0.1'] * 64)}]' LIMIT 5"
+            )
+            .scalars()
+            .all()
+        )
+    engine.dispose()
+    assert any("reid_gallery_views_hnsw_64" in line for line in plan)
+
+
+def test_a_postgresql_server_without_pgvector_is_refused_by_name(postgres_url):
+    """A user who may not create the extension, in a database that lacks it."""
+    database, role = f"g{uuid.uuid4().hex[:12]}", f"r{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        connection.exec_driver_sql(f"CREATE DATABASE {database} OWNER {role}")
+    admin.dispose()
+    uri = postgres_url.replace("postgres@", f"{role}@").rsplit("/", 1)[0] + f"/{database}"
+    with pytest.raises(GalleryUnavailable, match="lacks the pgvector extension") as raised:
+        Gallery(uri, MODEL)
+    assert "scripts/pgvector.sh" in str(raised.value)

@@ -535,3 +535,27 @@ async def test_a_request_header_the_form_reads_is_checked_and_given_once():
         assert ok.status_code == 200 and seen == [{b"idempotency-key": b"a1"}]
         twice = [("content-type", content_type), ("idempotency-key", "a"), ("idempotency-key", "b")]
         assert_refusal(await http.post("/compare", content=content, headers=twice), 400, "once")
+
+
+async def test_a_form_on_a_path_with_parameters_is_checked_and_its_files_reach_the_mounted_route():
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from reid.serving.guard import FORM_FILES, FORM_VALUES
+
+    async def upload(request):
+        files = {name: bytes(data).decode() for name, data in FORM_FILES.get().items()}
+        return JSONResponse({"item": request.path_params["item"], "files": files, "values": dict(FORM_VALUES.get())})
+
+    form = UploadForm(file_fields=("image",), text_fields={"threshold": optional_unit_interval})
+    routes = [Route("/items/{item}/views", upload, methods=["POST"])]
+    async with client(forms={"/things/items/{item}/views": form}, **mounted(*routes)) as http:
+        content, content_type = body(("image", "a.jpg", b"picture"), ("threshold", None, b"0.25"))
+        answer = await http.post("/things/items/7/views", content=content, headers={"content-type": content_type})
+        assert answer.json() == {"item": "7", "files": {"image": "picture"}, "values": {"threshold": 0.25}}
+        content, content_type = body(("image", "a.jpg", b"picture"), ("colour", None, b"red"))
+        refused = await http.post("/things/items/7/views", content=content, headers={"content-type": content_type})
+        assert_refusal(refused, 400, "unknown field", "colour")
+        assert_refusal(await http.post("/things/items/7/views/more"), 404, "no such path")
+        wrong = await http.get("/things/items/7/views")
+        assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
