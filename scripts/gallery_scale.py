@@ -10,10 +10,15 @@ gallery builds its index when it opens). What is measured goes through the galle
 in a fresh process: opening it, searching (1 and 10 query persons, top 5, no threshold: p50
 and p99 of ``--searches``), recall@5 against exact search (the persons whose best view is
 nearest), enrolling one person at a time (each committed before the next), the process's memory
-growth, and a second process (a replica) finding a person the first just enrolled.
+growth, and a second process (a replica) finding a person the first just enrolled. With
+``--serve``, the stores carry the service's embedder tag, and ``bentoml serve`` is measured on
+the largest PostgreSQL gallery and on an empty one: its entry process's memory after the same
+``/gallery/search`` requests of real frames.
 
-    .venv/bin/python scripts/gallery_scale.py --json docs/gallery-scale.json
+    .venv/bin/python scripts/gallery_scale.py --serve --json docs/gallery-scale.json
     .venv/bin/python scripts/gallery_scale.py --sizes 10000 --engines sqlite    # a quick look
+    .venv/bin/python scripts/gallery_scale.py --crossover 500 1000 2000 4000 8000 --json docs/gallery-crossover.json
+    .venv/bin/python scripts/gallery_scale.py --ef-search 40 80 120 160 240 --sizes 100000 --json docs/gallery-ef.json
 """
 
 from __future__ import annotations
@@ -73,10 +78,10 @@ def around(points: np.ndarray, spread: float, rng: np.random.Generator) -> np.nd
     return moved / np.linalg.norm(moved, axis=1, keepdims=True)
 
 
-def fill(uri: str, persons: int, views: int, seed: int) -> tuple[np.ndarray, list[str]]:
+def fill(uri: str, persons: int, views: int, seed: int, model: str = MODEL) -> tuple[np.ndarray, list[str]]:
     """``persons`` synthetic persons of ``views`` views each: their ``(persons * views, D)``
     views (a person's views in a row) and their ids."""
-    Gallery(uri, MODEL).close()  # the tables
+    Gallery(uri, model).close()  # the tables
     rng = np.random.default_rng(seed + 1)
     everything = centres(persons, seed)
     stored = np.empty((persons * views, DIMENSION), np.float32)
@@ -86,12 +91,12 @@ def fill(uri: str, persons: int, views: int, seed: int) -> tuple[np.ndarray, lis
         made = np.stack([views_of(part, rng) for _ in range(views)], axis=1).reshape(-1, DIMENSION)
         stored[start * views : start * views + len(made)] = made
         ids = [uuid.uuid4().hex for _ in range(len(part))]
-        (_copy if "://" in uri else _insert)(uri, ids, made, views)
+        (_copy if "://" in uri else _insert)(uri, ids, made, views, model)
         person_ids += ids
     return stored, person_ids
 
 
-def _insert(uri: str, ids: list[str], made: np.ndarray, views: int) -> None:
+def _insert(uri: str, ids: list[str], made: np.ndarray, views: int, model: str) -> None:
     engine = sa.create_engine(f"sqlite:///{uri}")
     now = time.time()
     with engine.begin() as connection:
@@ -104,7 +109,7 @@ def _insert(uri: str, ids: list[str], made: np.ndarray, views: int) -> None:
                 {
                     "view_id": uuid.uuid4().hex,
                     "person_id": ids[k // views],
-                    "model": MODEL,
+                    "model": model,
                     "bbox": "[0,0,64,128]",
                     "source": None,
                     "created": now,
@@ -117,7 +122,7 @@ def _insert(uri: str, ids: list[str], made: np.ndarray, views: int) -> None:
     engine.dispose()
 
 
-def _copy(uri: str, ids: list[str], made: np.ndarray, views: int) -> None:
+def _copy(uri: str, ids: list[str], made: np.ndarray, views: int, model: str) -> None:
     """A binary COPY: the fastest way into PostgreSQL."""
     import psycopg
     from pgvector.psycopg import register_vector
@@ -134,7 +139,7 @@ def _copy(uri: str, ids: list[str], made: np.ndarray, views: int) -> None:
             with cursor.copy(f"COPY {VIEWS.name} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(["varchar", "varchar", "varchar", "varchar", "float8", "vector"])
                 for k, vector in enumerate(made):
-                    copy.write_row([uuid.uuid4().hex, ids[k // views], MODEL, "[0,0,64,128]", now, vector])
+                    copy.write_row([uuid.uuid4().hex, ids[k // views], model, "[0,0,64,128]", now, vector])
 
 
 def exact_top(stored: np.ndarray, views: int, queries: np.ndarray, k: int = 5) -> list[set[int]]:
@@ -143,12 +148,12 @@ def exact_top(stored: np.ndarray, views: int, queries: np.ndarray, k: int = 5) -
     return [set(np.argpartition(-best[:, q], k)[:k].tolist()) for q in range(len(queries))]
 
 
-def measure(uri: str, persons: int, views: int, seed: int, searches: int) -> dict:
+def measure(uri: str, persons: int, views: int, seed: int, searches: int, model: str) -> dict:
     """Run in a fresh process: the gallery as an entry process would hold it."""
     process = psutil.Process()
     before = process.memory_info().rss
     started = time.perf_counter()
-    gallery = Gallery(uri, MODEL)
+    gallery = Gallery(uri, model)
     figures: dict = {"persons": persons, "views": persons * views, "open_s": round(time.perf_counter() - started, 2)}
     rng = np.random.default_rng(seed + 2)
     wanted = centres(persons, seed)[rng.integers(0, persons, size=searches * 10)]
@@ -174,45 +179,157 @@ def measure(uri: str, persons: int, views: int, seed: int, searches: int) -> dic
     return figures
 
 
-def replicas_agree(uri: str, seed: int) -> dict:
+def replicas_agree(uri: str, seed: int, model: str) -> dict:
     """Two processes on one store: how long until one finds a person the other just enrolled."""
     context = multiprocessing.get_context("spawn")
     vector = views_of(centres(1, seed + 4), np.random.default_rng(seed))[0]
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool:
-        pool.submit(_open, uri).result()
-        person = pool.submit(_enrol, uri, vector).result()
+        pool.submit(_open, uri, model).result()
+        person = pool.submit(_enrol, uri, model, vector).result()
         began = time.perf_counter()
-        found = pool.submit(_find, uri, vector, person).result()
+        found = pool.submit(_find, uri, model, vector, person).result()
     return {"replica_found_at_once": found, "replica_check_s": round(time.perf_counter() - began, 2)}
 
 
-def _open(uri: str) -> None:
-    Gallery(uri, MODEL).close()
+def _open(uri: str, model: str) -> None:
+    Gallery(uri, model).close()
 
 
-def _enrol(uri: str, vector: np.ndarray) -> str:
-    return Gallery(uri, MODEL).add(vector, [0, 0, 64, 128], label="replica").person_id
+def _enrol(uri: str, model: str, vector: np.ndarray) -> str:
+    return Gallery(uri, model).add(vector, [0, 0, 64, 128], label="replica").person_id
 
 
-def _find(uri: str, vector: np.ndarray, person: str) -> bool:
-    return Gallery(uri, MODEL).search(vector[None], 1, 0.99)[0][0].person_id == person
+def _find(uri: str, model: str, vector: np.ndarray, person: str) -> bool:
+    return Gallery(uri, model).search(vector[None], 1, 0.99)[0][0].person_id == person
 
 
-def run_size(uri: str, persons: int, views: int, searches: int, seed: int) -> dict:
+def run_size(uri: str, persons: int, views: int, searches: int, seed: int, model: str = MODEL) -> dict:
     """Fill, measure in a fresh process, score recall, check replicas."""
     began = time.perf_counter()
-    stored, person_ids = fill(uri, persons, views, seed)
+    stored, person_ids = fill(uri, persons, views, seed, model)
     load_s = time.perf_counter() - began
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        figures = pool.submit(measure, uri, persons, views, seed, searches).result()
+        figures = pool.submit(measure, uri, persons, views, seed, searches, model).result()
     queries, found = figures.pop("queries"), figures.pop("found")
     number = {person_id: n for n, person_id in enumerate(person_ids)}
     exact = exact_top(stored, views, queries)
     recall = [len(exact[q] & {number.get(p, -1) for p in hits}) / 5 for q, hits in enumerate(found)]
     figures["load_s"] = round(load_s, 1)
     figures["recall_at_5"] = round(float(np.mean(recall)), 4)
-    figures.update(replicas_agree(uri, seed))
+    figures.update(replicas_agree(uri, seed, model))
     return figures
+
+
+def measure_entry(server: str, full: str, frames: list[Path], requests: int) -> dict:
+    """The entry process of ``bentoml serve`` on the full gallery and on an empty one: its
+    resident memory after the same searches of real frames over HTTP (their persons: the
+    queries), and the search's latency."""
+    import httpx
+
+    from tools.processes import serve_bentoml
+
+    figures: dict = {}
+    for name, uri in (("empty", _database(server, "scale_empty")), ("full", full)):
+        with serve_bentoml(env={"REID_GALLERY_URI": uri}) as running:
+            entry = psutil.Process(next(pid for name, pid in running.processes().items() if name.startswith("ReID")))
+            seconds = []
+            for k in range(requests):
+                began = time.perf_counter()
+                with frames[k % len(frames)].open("rb") as image:
+                    answer = httpx.post(f"{running.url}/gallery/search", files={"image": image}, timeout=120)
+                answer.raise_for_status()
+                seconds.append(time.perf_counter() - began)
+            figures[f"entry_rss_mb_{name}"] = round(entry.memory_info().rss / 2**20, 1)
+            figures[f"search_frame_ms_p50_{name}"] = round(statistics.median(seconds) * 1000, 1)
+            figures[f"gallery_size_{name}"] = answer.json()["gallery_size"]
+    figures["entry_growth_mb"] = round(figures["entry_rss_mb_full"] - figures["entry_rss_mb_empty"], 1)
+    return figures
+
+
+def crossover(server: str, sizes: list[int], searches: int) -> list[dict]:
+    """Exact scan against the HNSW index on PostgreSQL, per gallery size in views: where exact
+    search is as fast (``reid.gallery.search.EXACT_BELOW_VIEWS``)."""
+    from reid.gallery import search
+
+    rows = []
+    for views in sizes:
+        database = f"crossover{views}"
+        uri = _database(server, database)
+        fill(uri, views // 2, 2, views)
+        gallery = Gallery(uri, MODEL)
+        queries = views_of(centres(views // 2, views)[:searches], np.random.default_rng(1))
+        row: dict = {"views": views}
+        for name, below in (("exact", 10**12), ("hnsw", 0)):
+            search.EXACT_BELOW_VIEWS = below
+            seconds = []
+            for query in queries:
+                began = time.perf_counter()
+                gallery.search(query[None], 5, -1.0)
+                seconds.append(time.perf_counter() - began)
+            row[f"{name}_ms_p50"] = round(statistics.median(seconds) * 1000, 2)
+        gallery.close()
+        rows.append(row)
+        print("crossover", row, flush=True)
+        _drop(server, database)
+    return rows
+
+
+def ef_sweep(server: str, persons: int, values: list[int], searches: int) -> list[dict]:
+    """Recall@5 against exact search and latency per ``hnsw.ef_search``, on a gallery of its own
+    (seed 7: not the galleries reported), to choose ``reid.gallery.search.HNSW_EF_SEARCH``."""
+    from reid.gallery import search
+
+    uri = _database(server, "ef_sweep")
+    stored, person_ids = fill(uri, persons, 2, 7)
+    gallery = Gallery(uri, MODEL)
+    rng = np.random.default_rng(9)
+    queries = views_of(centres(persons, 7)[rng.integers(0, persons, searches)], rng)
+    exact = exact_top(stored, 2, queries)
+    number = {person_id: n for n, person_id in enumerate(person_ids)}
+    rows = []
+    for value in values:
+        search.HNSW_EF_SEARCH = value
+        seconds, recall = [], []
+        for q, query in enumerate(queries):
+            began = time.perf_counter()
+            hits = gallery.search(query[None], 5, -1.0)[0]
+            seconds.append(time.perf_counter() - began)
+            recall.append(len(exact[q] & {number[hit.person_id] for hit in hits}) / 5)
+        rows.append(
+            {
+                "ef_search": value,
+                "search_1_ms_p50": round(statistics.median(seconds) * 1000, 2),
+                "recall_at_5": round(float(np.mean(recall)), 4),
+            }
+        )
+        print("ef_search", rows[-1], flush=True)
+    gallery.close()
+    _drop(server, "ef_sweep")
+    return rows
+
+
+def _service_embedder() -> str:
+    """The tag of the embedder ``bentoml serve`` would load."""
+    from reid.config import Settings
+    from reid.models.store import stored_model
+
+    return str(stored_model(Settings().embedder_model).tag)
+
+
+def _database(server: str, name: str) -> str:
+    """A new database on the server; its URL."""
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop(server: str, name: str) -> None:
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+    admin.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,31 +339,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", nargs="+", default=["postgresql", "sqlite"], choices=["postgresql", "sqlite"])
     parser.add_argument("--sqlite-up-to", type=int, default=100_000, help="the largest SQLite store (all in memory)")
     parser.add_argument("--searches", type=int, default=300)
+    parser.add_argument(
+        "--serve", action="store_true", help="also measure bentoml serve's entry on the largest PostgreSQL gallery"
+    )
+    parser.add_argument("--frames", type=Path, default=Path("../shared/data/two-camera-hall/HALL-3P/img1"))
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--ef-search", type=int, nargs="*", help="only: recall and latency per hnsw.ef_search")
+    parser.add_argument(
+        "--crossover", type=int, nargs="*", help="only: exact against HNSW on PostgreSQL at these numbers of views"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="reid-gallery-scale-"))
     results: dict = {"views_per_person": args.views, "dimension": DIMENSION, "postgresql": [], "sqlite": []}
     with contextlib.ExitStack() as stack:
         server = None
-        if "postgresql" in args.engines:
+        if "postgresql" in args.engines or args.crossover or args.ef_search:
             from tools.postgres import postgres_server
 
             server = stack.enter_context(postgres_server(SERVER))
+        if args.crossover:
+            publish({"crossover": crossover(server, args.crossover, args.searches)}, args.json)
+            return 0
+        if args.ef_search:
+            persons = args.sizes[0]
+            publish(
+                {"persons": persons, "ef_search": ef_sweep(server, persons, args.ef_search, args.searches)}, args.json
+            )
+            return 0
+        # With --serve, the service's embedder tag, so that the service searches what is stored.
+        model = _service_embedder() if args.serve else MODEL
         for persons in args.sizes:
             if server:
-                database = f"scale{persons}"
-                admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-                with admin.connect() as connection:
-                    connection.exec_driver_sql(f"CREATE DATABASE {database}")
-                admin.dispose()
-                results["postgresql"].append(
-                    run_size(server.rsplit("/", 1)[0] + f"/{database}", persons, args.views, args.searches, persons)
-                )
+                uri = _database(server, f"scale{persons}")
+                results["postgresql"].append(run_size(uri, persons, args.views, args.searches, persons, model))
                 print("postgresql", results["postgresql"][-1], flush=True)
-                admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-                with admin.connect() as connection:
-                    connection.exec_driver_sql(f"DROP DATABASE {database}")
-                admin.dispose()
+                if args.serve and persons == max(args.sizes):
+                    frames = sorted(args.frames.glob("*.jpg"))
+                    results["service"] = {"persons": persons, **measure_entry(server, uri, frames, args.requests)}
+                    print("service", results["service"], flush=True)
+                _drop(server, f"scale{persons}")
             if "sqlite" in args.engines and persons <= args.sqlite_up_to:
                 store = folder / f"gallery-{persons}.sqlite3"
                 results["sqlite"].append(run_size(str(store), persons, args.views, args.searches, persons))

@@ -16,7 +16,6 @@ import json
 import math
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import numpy as np
 
@@ -34,7 +33,7 @@ from reid.core.pipeline import (
 from reid.core.visualize import encode_jpeg
 from reid.errors import BadForm, NotFound
 from reid.gallery.store import Gallery, StoredPerson
-from reid.schemas import GalleryEntry, GalleryMatch, GalleryView, SearchPerson, SearchResponse
+from reid.schemas import GalleryEntry, GalleryMatch, SearchPerson, SearchResponse
 
 MAX_LABEL_CHARS = 200
 MAX_METADATA_BYTES = 4096
@@ -174,28 +173,8 @@ def parse_top_k(text: str) -> int | None:
 
 
 def entry(person: StoredPerson) -> GalleryEntry:
-    """A stored person as the API shows it."""
-    views = [
-        GalleryView(
-            view_id=view.view_id,
-            bbox=view.bbox,
-            source=view.source,
-            model=view.model,
-            created=datetime.fromtimestamp(view.created, UTC),
-            has_crop=view.has_crop,
-        )
-        for view in person.views
-    ]
-    return GalleryEntry(
-        person_id=person.person_id,
-        label=person.label,
-        bbox=person.bbox,
-        metadata=person.metadata,
-        model=person.model,
-        created=datetime.fromtimestamp(person.created, UTC),
-        has_crop=person.has_crop,
-        views=views,
-    )
+    """A stored person as the API shows it (times, seconds since the epoch, as UTC datetimes)."""
+    return GalleryEntry.model_validate(person, from_attributes=True)
 
 
 class GalleryHandler:

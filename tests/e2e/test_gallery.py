@@ -314,6 +314,8 @@ def test_two_replicas_share_a_postgresql_gallery(model_store, hall, postgres_url
             # A second view through one replica is what the other searches and names at once.
             side = second.add_view(entry.person_id, hall.frames[2], bbox=box(hall.truth[2], 2), source="side")
             assert [view.source for view in first.gallery_person(entry.person_id).views] == [None, "side"]
+            assert first.edit_person(entry.person_id, metadata={"seen": 2}).metadata == {"seen": 2}
+            assert second.gallery_page().persons[0].metadata == {"seen": 2}
             twin = second.enrol(hall.frames[3], bbox=box(hall.truth[3], 2), label="twin")
             merged = first.merge(entry.person_id, twin.person_id)
             assert len(merged.views) == 3 and merged.label == "shared"
