@@ -7,7 +7,8 @@ the rest are additions.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
@@ -19,6 +20,14 @@ Box = Annotated[
         description="[x1, y1, x2, y2] in integer pixels of the uploaded image, EXIF orientation applied.",
     ),
 ]
+
+
+class NotMatchable(StrEnum):
+    """Why a found person is not matched: the one vocabulary of the pipeline and the answers."""
+
+    TOO_SMALL = "too_small"  # shorter than REID_MIN_PERSON_HEIGHT
+    CUT_OFF = "cut_off"  # height/width under REID_MIN_PERSON_ASPECT
+    OVER_LIMIT = "over_limit"  # beyond the image's max_persons_matched most confident persons
 
 
 class Match(BaseModel):
@@ -38,7 +47,7 @@ class Person(BaseModel):
     bbox: Box
     confidence: float = Field(ge=0.0, le=1.0, description="Detector confidence.")
     matchable: bool = Field(description="False when the person is not compared with the other image's persons.")
-    not_matchable_reason: Literal["too_small", "cut_off", "over_limit"] | None = Field(
+    not_matchable_reason: NotMatchable | None = Field(
         None,
         description=(
             "too_small: shorter than REID_MIN_PERSON_HEIGHT; cut_off: height/width under REID_MIN_PERSON_ASPECT;"

@@ -18,18 +18,19 @@ class Assignment(NamedTuple):
     unmatched_cols: np.ndarray
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """``(N, D)`` float32 rows scaled to unit length; a zero row stays zero."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``(N, M)`` cosine similarity of embeddings ``a`` ``(N, D)`` and ``b`` ``(M, D)``.
 
     Rows need not be normalised; a zero row has similarity 0 with everything.
     """
-
-    def normalise(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-    return normalise(a) @ normalise(b).T
+    return unit_rows(a) @ unit_rows(b).T
 
 
 # Pairs weigh exp(similarity / SHARPNESS) in the assignment: one strong pair outweighs two weak

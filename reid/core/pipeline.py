@@ -1,7 +1,7 @@
 """The compare pipeline: find the persons of each image, embed them, match across the images.
 
 :class:`ReIDPipeline` takes the detector and the embedder as async callables, so that the
-BentoML entry service (remote model services), the in-process :class:`reid.runtime.LocalReID`,
+BentoML entry service (remote model services), the in-process :class:`reid.models.loading.LocalReID`,
 the warm-up and the evaluation run the very same code.
 """
 
@@ -27,12 +27,9 @@ from reid.schemas import (
     Match,
     Member,
     ModelTags,
+    NotMatchable,
     Person,
 )
-
-NOT_MATCHABLE_TOO_SMALL = "too_small"
-NOT_MATCHABLE_CUT_OFF = "cut_off"
-NOT_MATCHABLE_OVER_LIMIT = "over_limit"
 
 # list of (h, w, 3) uint8 RGB views -> per view (N, 5) float32 [x1, y1, x2, y2, score] in its pixels
 DetectFn = Callable[[list[np.ndarray]], Awaitable[list[np.ndarray]]]
@@ -92,11 +89,11 @@ def persons_from_detections(detections: np.ndarray, width: int, height: int, rul
     boxes, confidence = boxes[order], confidence[order]
     heights, widths = boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]
     reason = np.full(len(boxes), "", dtype=object)
-    reason[heights < rules.min_person_aspect * widths] = NOT_MATCHABLE_CUT_OFF
-    reason[heights < rules.min_person_height] = NOT_MATCHABLE_TOO_SMALL
+    reason[heights < rules.min_person_aspect * widths] = NotMatchable.CUT_OFF
+    reason[heights < rules.min_person_height] = NotMatchable.TOO_SMALL
     candidates = np.flatnonzero(reason == "")
     over = candidates[np.argsort(-confidence[candidates], kind="stable")][rules.max_persons :]
-    reason[over] = NOT_MATCHABLE_OVER_LIMIT
+    reason[over] = NotMatchable.OVER_LIMIT
     return Persons(boxes=boxes, confidence=confidence, reason=reason)
 
 
@@ -168,17 +165,21 @@ class ReIDPipeline:
             sizes=sizes, persons=[first, second], similarity=similarity, max_persons=self.rules.max_persons
         )
 
+    def threshold_or_default(self, threshold: float | None) -> float:
+        """The threshold a request asked for, or the embedder's calibrated one."""
+        return self.threshold if threshold is None else threshold
+
     async def compare(self, image1: np.ndarray, image2: np.ndarray, threshold: float | None = None) -> CompareResponse:
         """Which persons of ``image1`` are persons of ``image2``."""
         analysis = await self.analyse(image1, image2)
-        return build_response(analysis, self.threshold if threshold is None else threshold, self.models)
+        return build_response(analysis, self.threshold_or_default(threshold), self.models)
 
     async def group(self, images: list[np.ndarray], threshold: float | None = None) -> GroupResponse:
         """Which persons of the ``images`` are the same people, with one detector and one
         embedder call for all of them."""
         persons = await self.persons(images)
         sizes = [(image.shape[1], image.shape[0]) for image in images]
-        chosen = self.threshold if threshold is None else threshold
+        chosen = self.threshold_or_default(threshold)
         return build_group_response(persons, sizes, chosen, self.rules.max_persons, self.models)
 
 

@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from reid.core.matching import unit_rows
+
 
 class Hit(NamedTuple):
     """One search result: the owner's best view and its similarity."""
@@ -38,9 +40,7 @@ class VectorIndex:
         """An index of distinct ``keys``, their ``owners`` and their ``(N, D)`` embeddings, built in one go."""
         index = cls()
         if len(keys):
-            matrix = np.asarray(embeddings, np.float32).reshape(len(keys), -1)
-            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-            index._matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+            index._matrix = unit_rows(np.asarray(embeddings).reshape(len(keys), -1))
             index._keys, index._owners = list(keys), list(owners)
             index._alive = np.ones(len(keys), bool)
             index._slot = {key: slot for slot, key in enumerate(keys)}
@@ -54,9 +54,7 @@ class VectorIndex:
 
     def add(self, key: str, owner: str, embedding: np.ndarray) -> None:
         """Store ``key``'s ``(D,)`` embedding, normalised to unit length, owned by ``owner``."""
-        vector = np.asarray(embedding, np.float32).reshape(-1)
-        norm = float(np.linalg.norm(vector))
-        vector = vector / norm if norm > 0 else vector
+        vector = unit_rows(np.asarray(embedding).reshape(1, -1))[0]
         if self._matrix.shape[1] not in (0, len(vector)):
             raise ValueError(f"embedding of {len(vector)} values in an index of {self._matrix.shape[1]}")
         self.remove(key)
@@ -93,10 +91,7 @@ class VectorIndex:
         at least ``threshold``, best first, each with that key."""
         if not self._slot or len(queries) == 0:
             return [[] for _ in range(len(queries))]
-        queries = np.asarray(queries, np.float32).reshape(len(queries), -1)
-        norms = np.linalg.norm(queries, axis=1, keepdims=True)
-        unit = np.divide(queries, norms, out=np.zeros_like(queries), where=norms > 0)
-        scores = self._matrix @ unit.T  # (capacity, Q)
+        scores = self._matrix @ unit_rows(np.asarray(queries).reshape(len(queries), -1)).T  # (capacity, Q)
         scores[~self._alive] = -np.inf
         return [self._best_owners(scores[:, q], top_k, threshold) for q in range(len(queries))]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from reid.core.matching import unit_rows
 from reid.models.specs import EmbedderSpec, Preprocess, device_for, require_backend
 
 # (N, 3, H, W) float32 network input -> (N, D) float32 raw features.
@@ -48,12 +49,6 @@ def _pad_batch(batch: np.ndarray, quantum: int) -> np.ndarray:
     if not missing:
         return batch
     return np.concatenate([batch, np.zeros((missing, *batch.shape[1:]), dtype=batch.dtype)])
-
-
-def l2_normalise(features: np.ndarray) -> np.ndarray:
-    """Rows of ``(N, D)`` scaled to unit length (a zero row stays zero)."""
-    norms = np.linalg.norm(features, axis=1, keepdims=True)
-    return np.divide(features, norms, out=np.zeros_like(features), where=norms > 0).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -91,7 +86,7 @@ class Embedder:
             if self.flip:
                 features = features + self.network(np.ascontiguousarray(batch[..., ::-1]))
             parts.append(features[: len(chunk)])
-        return l2_normalise(np.concatenate(parts).astype(np.float32))
+        return unit_rows(np.concatenate(parts))
 
 
 def load_torchreid_state(weights: Path, architecture: str):

@@ -72,7 +72,7 @@ class UploadHandler:
 
         analysis = await self.pipeline.analyse(*images)
         with stage("match"):
-            chosen = self.pipeline.threshold if threshold is None else threshold
+            chosen = self.pipeline.threshold_or_default(threshold)
             answer = build_response(analysis, chosen, self.pipeline.models)
         for count in (answer.image1_person_count, answer.image2_person_count):
             PERSONS_PER_IMAGE.observe(count)

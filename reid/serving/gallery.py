@@ -22,8 +22,6 @@ import numpy as np
 from reid.config import Settings
 from reid.core.boxes import crop, pad_boxes
 from reid.core.pipeline import (
-    NOT_MATCHABLE_CUT_OFF,
-    NOT_MATCHABLE_TOO_SMALL,
     PersonRules,
     Persons,
     ReIDPipeline,
@@ -33,7 +31,7 @@ from reid.core.pipeline import (
 from reid.core.visualize import encode_jpeg
 from reid.errors import BadForm, NotFound
 from reid.gallery.store import Gallery, StoredPerson
-from reid.schemas import GalleryEntry, GalleryMatch, SearchPerson, SearchResponse
+from reid.schemas import GalleryEntry, GalleryMatch, NotMatchable, SearchPerson, SearchResponse
 
 MAX_LABEL_CHARS = 200
 MAX_METADATA_BYTES = 4096
@@ -264,7 +262,7 @@ class GalleryHandler:
     async def search(self, image: np.ndarray, top_k: int | None, threshold: float | None) -> SearchResponse:
         """Every person of the image with its best gallery matches."""
         k = top_k or DEFAULT_TOP_K
-        chosen = self.pipeline.threshold if threshold is None else threshold
+        chosen = self.pipeline.threshold_or_default(threshold)
         found = (await self.pipeline.persons([image]))[0]
         assert found.embeddings is not None
         embeddings = found.embeddings
@@ -306,9 +304,9 @@ class GalleryHandler:
 
 def _not_matchable_reason(reason: str, rules: PersonRules) -> str:
     """Why /compare would not match a person in the box, in words."""
-    if reason == NOT_MATCHABLE_TOO_SMALL:
+    if reason == NotMatchable.TOO_SMALL:
         return f"too_small: a person must be at least {rules.min_person_height} px tall (REID_MIN_PERSON_HEIGHT)"
-    if reason == NOT_MATCHABLE_CUT_OFF:
+    if reason == NotMatchable.CUT_OFF:
         return (
             f"cut_off: a person's box must be at least {rules.min_person_aspect:g} times as tall as it is wide"
             " (REID_MIN_PERSON_ASPECT)"

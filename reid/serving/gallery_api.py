@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Literal, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, TypeVar, cast
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException
 
 from reid.errors import BadForm, NotFound, RequestError
 from reid.gallery.store import Gallery, StoredPerson
-from reid.schemas import Deleted, GalleryEntry, GalleryPage, ViewDeleted
+from reid.schemas import Deleted, ErrorResponse, GalleryEntry, GalleryPage, ViewDeleted
 from reid.serving.gallery import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -96,7 +96,18 @@ class PersonEdit(BaseModel):
 
 def gallery_app(service: Callable[[], Services]) -> FastAPI:
     """The routes, over the service ``service()`` returns when a request comes."""
-    app = FastAPI(title="ReID gallery", docs_url=None, redoc_url=None, openapi_url=None)
+    # Every route's refusals, in the service's shape, in the API document.
+    refusals: dict[int | str, dict[str, Any]] = {
+        status: {"model": ErrorResponse, "description": words}
+        for status, words in (
+            (400, "a field or query parameter refused, naming it"),
+            (401, "a missing or wrong API key"),
+            (404, "no such person or view"),
+            (413, "a body over the limit"),
+            (503, "busy (the in-flight limit) or failing: retry"),
+        )
+    }
+    app = FastAPI(title="ReID gallery", docs_url=None, redoc_url=None, openapi_url=None, responses=refusals)
     _answer_errors_in_shape(app)
 
     def gallery() -> Gallery:
