@@ -287,16 +287,16 @@ def crossover(server: str, sizes: list[int], searches: int) -> list[dict]:
     return rows
 
 
-def ef_sweep(server: str, persons: int, values: list[int], searches: int) -> list[dict]:
+def ef_sweep(server: str, persons: int, values: list[int], searches: int, spread: float) -> list[dict]:
     """Recall@5 against exact search and latency per ``hnsw.ef_search``, on a gallery of its own
     (seed 7: not the galleries reported), to choose ``reid.gallery.search.HNSW_EF_SEARCH``."""
     from reid.gallery import search
 
     uri = _database(server, "ef_sweep")
-    stored, person_ids = fill(uri, persons, 2, 7)
+    stored, person_ids = fill(uri, persons, 2, 7, MODEL, spread)
     gallery = Gallery(uri, MODEL)
     rng = np.random.default_rng(9)
-    queries = views_of(centres(persons, 7)[rng.integers(0, persons, searches)], rng)
+    queries = views_of(centres(persons, 7, spread)[rng.integers(0, persons, searches)], rng)
     exact = exact_top(stored, 2, queries)
     number = {person_id: n for n, person_id in enumerate(person_ids)}
     rows = []
@@ -384,9 +384,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.ef_search:
             persons = args.sizes[0]
-            publish(
-                {"persons": persons, "ef_search": ef_sweep(server, persons, args.ef_search, args.searches)}, args.json
-            )
+            rows = ef_sweep(server, persons, args.ef_search, args.searches, args.group_spread)
+            publish({"persons": persons, "group_spread": args.group_spread, "ef_search": rows}, args.json)
             return 0
         # With --serve, the service's embedder tag, so that the service searches what is stored.
         model = _service_embedder() if args.serve else MODEL

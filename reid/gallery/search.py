@@ -22,12 +22,15 @@ from typing_extensions import override
 from reid.gallery.schema import PERSONS, VIEWS, embedding_array
 from reid.gallery.vectors import VectorIndex
 
-# Below this many views an exact scan is as fast as the index (pgvector 0.8.0, 256 values, this
-# machine: scripts/gallery_scale.py --exact-crossover) and exact is never wrong.
+# Below this many views an exact scan is as fast as the index, and exact (pgvector 0.8.0, 256
+# values, this machine: 1.9 against 1.9 ms at 500 views, 2.6 against 2.2 at 2,000, 7.7 against
+# 2.9 at 8,000; scripts/gallery_scale.py --crossover).
 EXACT_BELOW_VIEWS = 2_000
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
-HNSW_EF_SEARCH = 160  # recall@5 0.995 at 100,000 persons (40, pgvector's default: 0.91); scripts/gallery_scale.py
+# recall@5 0.995 from 80 up at 100,000 persons (pgvector's default, 40: 0.92), 160 for margin at larger
+# galleries; scripts/gallery_scale.py --ef-search (docs/gallery-ef.json)
+HNSW_EF_SEARCH = 160
 COUNT_TTL_S = 10.0  # how long a PostgreSQL gallery's size is taken as known
 EXACT_COUNT_BELOW = 100_000  # past this, PostgreSQL's own estimate of the size (pg_class)
 
@@ -217,10 +220,10 @@ class PgvectorSearch(Search):
         statement = sa.text(
             f"""
             SELECT q.n - 1 AS place, hit.view_id, hit.person_id, hit.source, p.label, 1 - hit.distance AS similarity
-            FROM unnest(CAST(:queries AS text[])) WITH ORDINALITY AS q(vector, n)
+            FROM unnest(CAST(:queries AS vector({dimension})[])) WITH ORDINALITY AS q(vector, n)
             CROSS JOIN LATERAL (
                 SELECT v.view_id, v.person_id, v.source,
-                       (v.embedding::vector({dimension})) <=> CAST(q.vector AS vector({dimension})) AS distance
+                       (v.embedding::vector({dimension})) <=> q.vector AS distance
                 FROM {VIEWS.name} v
                 WHERE vector_dims(v.embedding) = {dimension} AND v.model = :model
                 ORDER BY distance
