@@ -133,3 +133,19 @@ def test_detections_on_ignored_people_count_neither_way():
     from reid.evaluation.scoring import detection_counts
 
     assert detection_counts(boxes, frame) == (2, 1)
+
+
+def test_retrieval_metrics_agree_with_torchreids_evaluate_rank():
+    """The same protocol as torchreid's Market-1501 evaluation (same-camera entries of the
+    query's identity left out, queries without a match skipped), on random data."""
+    rank = pytest.importorskip("torchreid.reid.metrics.rank")
+    rng = np.random.default_rng(3)
+    query_ids, gallery_ids = rng.integers(0, 30, 60), rng.integers(0, 30, 400)
+    query_cams, gallery_cams = rng.integers(0, 3, 60), rng.integers(0, 3, 400)
+    similarity = rng.uniform(-1, 1, (60, 400)) + 0.8 * (query_ids[:, None] == gallery_ids[None, :])
+    ours = retrieval_metrics(similarity, query_ids, query_cams, gallery_ids, gallery_cams)
+    cmc, mean_ap = rank.evaluate_rank(
+        -similarity, query_ids, gallery_ids, query_cams, gallery_cams, max_rank=5, use_cython=False
+    )
+    assert ours["rank1"] == pytest.approx(cmc[0]) and ours["rank5"] == pytest.approx(cmc[4])
+    assert ours["mAP"] == pytest.approx(mean_ap)
