@@ -26,8 +26,10 @@ from reid.gallery.vectors import VectorIndex
 # values, this machine: 1.9 against 1.9 ms at 500 views, 2.6 against 2.2 at 2,000, 7.7 against
 # 2.9 at 8,000; scripts/gallery_scale.py --crossover).
 EXACT_BELOW_VIEWS = 2_000
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 64
+# A denser graph than pgvector's defaults (16, 64): at 1,000,000 persons those gave recall@5 0.87,
+# and more ef_search did not lift it past 0.93; 24 and 100 gave 0.995 (docs/gallery-scale-1m-m24.json).
+HNSW_M = 24
+HNSW_EF_CONSTRUCTION = 100
 # recall@5 0.995 from 80 up at 100,000 persons (pgvector's default, 40: 0.92), 160 for margin at larger
 # galleries; scripts/gallery_scale.py --ef-search (docs/gallery-ef.json)
 HNSW_EF_SEARCH = 160
