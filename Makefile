@@ -1,6 +1,6 @@
 # make serve   - install the runtime into .venv, put the models in the BentoML store, start the service
 # make test    - install the development environment into .venv, run the test suite (CI)
-# make test-fast - the unit tests: no ../shared, no server, under a minute
+# make test-fast - the unit tier (pytest -m unit): no ../shared, no server, under 30 s
 # make container - build the service's OCI image with podman (scripts/container.sh)
 # make test-container - build it, run it, test it over HTTP (CI)
 # Offline, point REID_MODELS_DIR at a folder of weights (e.g. ../shared/models); the embedder is
@@ -63,7 +63,7 @@ test: install-dev
 	$(BIN)/python -m pytest
 
 test-fast: install-dev
-	$(BIN)/python -m pytest tests/unit
+	$(BIN)/python -m pytest -m 'unit and not slow' tests/unit
 
 test-container: install-dev container
 	$(BIN)/python -m pytest tests/container

@@ -9,33 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
 import numpy as np
-from pydantic import Field
 
 from reid.config import get_settings
-from reid.private import bound_batch_wait, document_apis_beside_mounts, serve_entry_behind
+from reid.private import bound_batch_wait, document_apis_beside_mounts, lead_the_document_with, serve_entry_behind
 from reid.schemas import CompareResponse, GalleryEntry, GroupResponse, SearchResponse
-from reid.serving.gallery_api import VIEWS_PATH, gallery_app
-from reid.serving.guard import optional_unit_interval
+from reid.serving.forms import upload_forms
+from reid.serving.gallery_api import gallery_app
 from reid.serving.memory import tune_malloc
+from reid.serving.ui import ui_app
 
 settings = get_settings()
 tune_malloc()
 bound_batch_wait(settings.batch_max_wait_ms / 1000)
 
-Threshold = Annotated[
-    float | None,
-    Field(ge=0.0, le=1.0, description="Similarity a match needs; default: the embedder's calibrated value."),
-]
-Image = Annotated[Path, Field(description="JPEG or PNG image.")]
-Images = Annotated[
-    list[Path],
-    Field(description=f"2 to REID_MAX_GROUP_IMAGES ({settings.max_group_images}) JPEG or PNG images, in order."),
-]
+# The APIs' fields, as their forms declare them (the front door checks bodies against the same).
+FORMS = upload_forms(settings)
+Image = Annotated[Path, FORMS.pair.field_info("image1")]
+Images = Annotated[list[Path], FORMS.group.field_info("images")]
+Threshold = Annotated[float | None, FORMS.pair.field_info("threshold")]
+TopK = Annotated[int | None, FORMS.search.field_info("top_k")]
+# Read as the front door read them (BentoML would read a label "1e3" as 1000.0): typed Any here.
+Bbox = Annotated[Any, FORMS.enrol.field_info("bbox")]
+Label = Annotated[Any, FORMS.enrol.field_info("label")]
+Metadata = Annotated[Any, FORMS.enrol.field_info("metadata")]
+Source = Annotated[Any, FORMS.enrol.field_info("source")]
 JPEG = Annotated[Path, bentoml.validators.ContentType("image/jpeg")]
 
 
@@ -93,14 +96,17 @@ class PersonEmbedder:
 
 # The entry's memory: about 250 MiB at rest, plus the bodies it holds (REID_UPLOAD_MEMORY_BYTES)
 # and the images it decodes (REID_DECODE_MEMORY_BYTES) with their copies on the way to the
-# detector; its peak under the heaviest loads its limits let in is in the README.
+# detector; its peak under the heaviest loads its limits let in is in docs/robustness.md.
 @bentoml.service(
     workers=1,
     resources={"cpu": "1", "memory": "1536Mi"},
     traffic={"timeout": 60, "max_concurrency": 32},
 )
 # The gallery's list, get, edit and deletes: routes that @bentoml.api (POST only) cannot express.
-@bentoml.asgi_app(gallery_app(bentoml.get_current_service), path="/gallery")
+@bentoml.asgi_app(gallery_app(bentoml.get_current_service, FORMS.view), path="/gallery")
+# The web page (/ui/): static files, one route each, so that the guard knows each path; mounted
+# at the root only for /ui to redirect to /ui/ (BentoML's mount of a Starlette app takes only its routes).
+@bentoml.asgi_app(ui_app(), path="/")
 class ReID:
     """The entry: ``POST /compare``, ``/group``, their pictures and the gallery, composing the two
     model services."""
@@ -109,8 +115,9 @@ class ReID:
     embedder = bentoml.depends(PersonEmbedder)
 
     def __init__(self) -> None:
+        from reid.assembly import build_pipeline
         from reid.gallery.store import Gallery
-        from reid.models.loading import StoredModels, build_pipeline
+        from reid.models.loading import StoredModels
         from reid.serving.entry import UploadHandler
         from reid.serving.gallery import GalleryHandler
         from reid.serving.metrics import timed
@@ -187,36 +194,39 @@ class ReID:
     async def enrol(
         self,
         image: Image,
-        bbox: Annotated[Any, Field(description="x1,y1,x2,y2 in pixels: the person to enrol.")] = None,
-        label: Annotated[Any, Field(description="Text, at most 200 characters.")] = None,
-        metadata: Annotated[Any, Field(description="A JSON object, at most 4 kB.")] = None,
-        source: Annotated[
-            Any, Field(description="Where the picture came from (a camera's name), at most 200 characters.")
-        ] = None,
+        ctx: bentoml.Context,
+        bbox: Bbox = None,
+        label: Label = None,
+        metadata: Metadata = None,
+        source: Source = None,
     ) -> GalleryEntry:
         """Store a person in the gallery: the one in ``bbox``, or the image's only matchable
         person; with an optional label, a JSON object of metadata and the picture's source. A
         client that may retry sends an ``Idempotency-Key`` header: a retry then returns the
         person stored the first time. More views of a person: ``POST /gallery/persons/{id}/views``."""
         from reid.serving.gallery import write_key
-        from reid.serving.guard import FORM_VALUES, REQUEST_HEADERS
+        from reid.serving.http.forms import checked_form
 
-        # The fields as the guard read them replace BentoML's reading (a label "1e3" is 1000.0 there).
-        values = FORM_VALUES.get()
-        bbox, label, source = values.get("bbox"), values.get("label"), values.get("source")
-        metadata = values.get("metadata") or {}
+        # The fields as the front door read them replace BentoML's reading (a label "1e3" is 1000.0 there).
+        form = checked_form(ctx.request.scope)
+        bbox, label, source = form.values.get("bbox"), form.values.get("label"), form.values.get("source")
+        metadata = form.values.get("metadata") or {}
         data = await asyncio.to_thread(image.read_bytes)
-        key = write_key(REQUEST_HEADERS.get().get(b"idempotency-key"), data, [bbox, label, metadata, source])
-        return await self.handler.respond(
+        fields = [bbox, label, metadata, source]
+        key = await asyncio.to_thread(write_key, form.headers.get(b"idempotency-key"), data, fields)
+        answer = await self.handler.respond(
             [("image", data)],
             lambda images: self.gallery_handler.enrol(images[0], bbox, label, metadata, source, key),
         )
+        # BentoML answers an API that takes ctx with ctx's status: a refusal keeps its own.
+        ctx.response.status_code = getattr(answer, "status_code", HTTPStatus.OK)
+        return answer
 
     @bentoml.api(route="/gallery/search")
     async def search(
         self,
         image: Image,
-        top_k: Annotated[int | None, Field(ge=1, le=100, description="Matches per person (default 5).")] = None,
+        top_k: TopK = None,
         threshold: Threshold = None,
     ) -> SearchResponse:
         """Every person of the image with its most similar gallery persons at or above the threshold."""
@@ -229,51 +239,18 @@ def entry_app(app, service):
     """The entry's ASGI app behind the request guard, once the settings agree with BentoML's
     traffic configuration of the service (a contradiction stops the start)."""
     from reid.config import check_against_traffic
-    from reid.core.images import read_upload_header
     from reid.private import limit_header_time
     from reid.serving.entry import count_rejection
-    from reid.serving.gallery import (
-        idempotency_key,
-        parse_bbox,
-        parse_label,
-        parse_metadata,
-        parse_top_k,
-    )
-    from reid.serving.guard import RequestGuard, UploadForm, UploadLimits, known_route, route_methods
+    from reid.serving.http.body import UploadLimits
+    from reid.serving.http.guard import RequestGuard
+    from reid.serving.http.routing import known_route, route_methods
     from reid.serving.metrics import observe_load
 
     check_against_traffic(settings, service.config.get("traffic") or {})
     limit_header_time(settings.header_timeout_s)
-
-    # Format, caps and decode work refused before BentoML parses the body again.
-    def check_file(field: str, data: bytes) -> None:
-        read_upload_header(data, field, settings)
-
-    pair = UploadForm(("image1", "image2"), {"threshold": optional_unit_interval}, check_file)
-    group = UploadForm(
-        ("images",),
-        {"threshold": optional_unit_interval},
-        check_file,
-        repeated={"images": (2, settings.max_group_images)},
-        max_bytes=settings.max_group_bytes,
-    )
-    enrol = UploadForm(
-        ("image",),
-        {"bbox": parse_bbox, "label": parse_label, "metadata": parse_metadata, "source": parse_label},
-        check_file,
-        headers={b"idempotency-key": idempotency_key},
-    )
-    view = UploadForm(
-        ("image",),
-        {"bbox": parse_bbox, "source": parse_label},
-        check_file,
-        headers={b"idempotency-key": idempotency_key},
-    )
-    search = UploadForm(("image",), {"top_k": parse_top_k, "threshold": optional_unit_interval}, check_file)
-    forms = {"/compare": pair, "/compare/visualize": pair, "/group": group, "/group/visualize": group}
     return RequestGuard(
         app,
-        forms={**forms, "/gallery/persons": enrol, "/gallery/search": search, VIEWS_PATH: view},
+        forms=FORMS.by_path(),
         mounts=frozenset({"/gallery"}),
         limits=UploadLimits(
             max_bytes=settings.max_request_bytes,
@@ -294,3 +271,4 @@ def entry_app(app, service):
 
 serve_entry_behind(ReID, entry_app)
 document_apis_beside_mounts(ReID)
+lead_the_document_with(ReID, "**[The web page: compare, group and the gallery](ui/)**")

@@ -1,7 +1,7 @@
 """Every tunable of the service, in one place, overridable by ``REID_*`` environment variables.
 
 Serving topology (workers, CPU/memory resources, traffic timeouts and concurrency per
-BentoML service) is BentoML's own configuration, not listed here: see the README.
+BentoML service) is BentoML's own configuration, not listed here: see docs/deployment.md.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ MiB = 1024 * 1024
 
 
 class Settings(BaseSettings):
-    """The service's settings, each from its ``REID_*`` environment variable (see the README's table)."""
+    """The service's settings, each from its ``REID_*`` environment variable (see docs/settings.md)."""
 
     model_config = SettingsConfigDict(env_prefix="REID_", frozen=True, extra="ignore")
 
@@ -195,7 +195,7 @@ def get_settings() -> Settings:
 
 
 def settings_table() -> str:
-    """The settings as a Markdown table (environment variable, default, meaning) for the README."""
+    """The settings as a Markdown table (environment variable, default, meaning) for docs/settings.md."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = "unset" if field.default is None else f"`{field.default}`"

@@ -80,6 +80,22 @@ def document_apis_beside_mounts(service: Any) -> None:
 OPERATIONS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
+def lead_the_document_with(service: Any, text: str) -> None:
+    """Put ``text`` (Markdown) first in the API document's description, which BentoML's page at
+    ``/`` shows on top: BentoML builds the description from the Bento's README and offers no
+    setting for it."""
+    import attr
+
+    service_class = type(service)
+    build = service_class.openapi_spec.fget
+
+    def openapi_spec(self):
+        spec = build(self)
+        return attr.evolve(spec, info=attr.evolve(spec.info, description=f"{text}\n\n{spec.info.description or ''}"))
+
+    service_class.openapi_spec = property(openapi_spec)
+
+
 def bound_batch_wait(seconds: float) -> None:
     """Let a request wait at most ``seconds`` for others to join its adaptive batch.
 

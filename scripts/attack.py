@@ -7,7 +7,7 @@ process's peak memory under each.
 Starts the service (`bentoml serve .`), measures the honest client alone, then under each
 attack in turn: trickled bodies, trickled request heads (slowloris), a flood of unknown paths,
 decoding bombs (thousands of JPEG scans, a million JPEG segments, 19 MB of fill bytes, 200,000
-PNG chunks), round three's front-door cases (tools/hostile.py, 8 MB each: a leaked upload
+PNG chunks), round three's front-door cases (reid_devtools/hostile.py, 8 MB each: a leaked upload
 budget would show), the memory attack of issue 10 (16-bit RGBA PNGs at the pixel cap, four at once),
 and large images the service accepts (8-bit 40-megapixel PNGs, four at once), and the heaviest
 loads its limits let in (/group of 16 1080p frames from 16 clients, /group/visualize from 8,
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tools.attacks import Attack
-from tools.hostile import (
+from reid_devtools.attacks import Attack
+from reid_devtools.hostile import (
     encode,
     files,
     front_door_cases,
@@ -40,9 +40,9 @@ from tools.hostile import (
     png_at_pixel_cap,
     png_of_many_chunks,
 )
-from tools.load import closed_loop, mot17_pairs, pair_requests
-from tools.processes import MemoryWatch, declared_memory_mb, serve_bentoml
-from tools.shared import person_photo
+from reid_devtools.load import closed_loop, mot17_pairs, pair_requests
+from reid_devtools.processes import MemoryWatch, declared_memory_mb, serve_bentoml
+from reid_devtools.shared import person_photo
 
 ENTRY = "ReID#1"
 
@@ -94,7 +94,7 @@ def attacks(url: str, data: Path) -> dict[str, object]:
 
 
 def _send(url: str, case: tuple) -> str:
-    """One front-door case (tools.hostile.front_door_cases): its status."""
+    """One front-door case (reid_devtools.hostile.front_door_cases): its status."""
     import httpx
 
     _, method, path, kwargs, _ = case

@@ -3,7 +3,7 @@
     python scripts/benchmark.py --clients 1 8 --requests 60 --json bench.json
 
 Starts the service (`bentoml serve .`, or takes --url) and the plain pipeline
-(tools/plain_pipeline.py, unless --no-plain) with the same model files, warms each up, then
+(reid_devtools/plain_pipeline.py, unless --no-plain) with the same model files, warms each up, then
 for each client count drives C concurrent clients until N requests are done or the time bound
 passes, cycling 1080p MOT17 frame pairs (or --pairs DIR). Reports requests/s, p50/p95/p99
 latency, errors by status, peak RSS of every server process, time to /readyz, and each
@@ -30,8 +30,8 @@ from reid.models.sources import (
     LARGE_PERSON_HEIGHT,
     calibrated,
 )
-from tools.load import closed_loop, folder_pairs, measure_load, mot17_pairs, pair_requests
-from tools.processes import MemoryWatch, ServerProcess, free_port, serve_bentoml
+from reid_devtools.load import closed_loop, folder_pairs, measure_load, mot17_pairs, pair_requests
+from reid_devtools.processes import MemoryWatch, ServerProcess, free_port, serve_bentoml
 
 # The default models' original files: the plain pipeline runs them as a plain script would.
 # The detector's confidence is the service's: the one calibrated for it.
@@ -58,7 +58,7 @@ def start_plain(models: Path, detector: str, embedder: str, confidence: str) -> 
         sys.executable,
         "-m",
         "uvicorn",
-        "tools.plain_pipeline:app",
+        "reid_devtools.plain_pipeline:app",
         "--host",
         "127.0.0.1",
         "--port",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from tools.containers import project_version
+from reid_devtools.containers import project_version
 
 ROOT = Path(__file__).resolve().parents[1]
 # Relative to the build context: bentoml refuses absolute paths.

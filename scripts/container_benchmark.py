@@ -16,10 +16,10 @@ import platform
 import statistics
 from pathlib import Path
 
-from tools.containers import image_name, image_size_mb, run_image
-from tools.load import light_compare_ms
-from tools.processes import serve_bentoml
-from tools.reports import publish
+from reid_devtools.containers import image_name, image_size_mb, run_image
+from reid_devtools.load import light_compare_ms
+from reid_devtools.processes import serve_bentoml
+from reid_devtools.reports import publish
 
 
 def main(argv: list[str] | None = None) -> int:

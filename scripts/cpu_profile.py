@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tools.load import measure_load, mot17_pairs
-from tools.processes import serve_bentoml
-from tools.reports import publish
+from reid_devtools.load import measure_load, mot17_pairs
+from reid_devtools.processes import serve_bentoml
+from reid_devtools.reports import publish
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,17 +38,11 @@ from reid.config import Settings
 from reid.core.images import read_rgb
 from reid.core.matching import cosine_similarity
 from reid.core.pipeline import PairAnalysis, build_response
+from reid.evaluation.calibration import compare_episodes, episode_curves, threshold_for_precision
 from reid.evaluation.datasets import CropSet, MotSequence, load_crop_set, mot_sequences
+from reid.evaluation.frames import frame_pairs, score_pair, total
 from reid.evaluation.kinds import build_kinds, parse_kind
-from reid.evaluation.scoring import (
-    compare_episodes,
-    episode_curves,
-    frame_pairs,
-    retrieval_metrics,
-    score_pair,
-    threshold_for_precision,
-    total,
-)
+from reid.evaluation.retrieval import retrieval_metrics
 from reid.schemas import CompareResponse
 
 THRESHOLDS = np.round(np.arange(0.0, 1.0 + 1e-9, 0.01), 2)
@@ -125,7 +119,7 @@ def scene_curves(jobs, analyses: list[PairAnalysis], models) -> dict[str, np.nda
 
 
 def run_variant(overrides: dict[str, str], args) -> dict:
-    from reid.models.loading import LocalReID
+    from reid.assembly import LocalReID
 
     local = LocalReID(Settings(**overrides))
     pipeline = local.pipeline

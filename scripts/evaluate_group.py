@@ -1,7 +1,7 @@
 """Grouping, measured on labelled scenes: each sequence's frames are one group.
 
 Pairwise precision, recall and F1 of the "same person" relation over all person pairs of each
-group, end to end (a person the detector missed is a miss; see reid.evaluation.scoring), for
+group, end to end (a person the detector missed is a miss; see reid.evaluation.groups), for
 the service's grouping and for the plain transitive closure of the pairwise /compare matches,
 at the default threshold or the given ones.
 
@@ -28,7 +28,7 @@ from reid.core.grouping import ordered_identities, pair_links
 from reid.core.images import read_rgb
 from reid.core.pipeline import build_group_response, response_from_identities
 from reid.evaluation.datasets import MotSequence, mot_sequences
-from reid.evaluation.scoring import group_total, score_group
+from reid.evaluation.groups import group_total, score_group
 from reid.schemas import GroupResponse
 
 
@@ -44,7 +44,7 @@ def transitive_closure(embeddings: list[np.ndarray], threshold: float) -> list[n
 
 
 async def local_groups(groups: list[MotSequence], settings: Settings, thresholds: list[float]) -> dict:
-    from reid.models.loading import LocalReID
+    from reid.assembly import LocalReID
 
     local = LocalReID(settings)
     pipeline = local.pipeline

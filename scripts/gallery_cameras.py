@@ -44,7 +44,7 @@ from reid.config import Settings
 from reid.core.images import read_rgb
 from reid.gallery.store import Gallery
 from reid.models.loading import StoredModels
-from tools.reports import publish
+from reid_devtools.reports import publish
 
 # 0001_c1s1_001051_00.jpg (Market-1501) and 0001_c2_f0046182.jpg (DukeMTMC-reID): person, camera.
 NAME = re.compile(r"^(-?\d+)_c(\d+)")

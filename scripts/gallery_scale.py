@@ -39,7 +39,7 @@ import sqlalchemy as sa
 
 from reid.gallery.schema import PERSONS, VIEWS
 from reid.gallery.store import Gallery
-from tools.reports import publish
+from reid_devtools.reports import publish
 
 MODEL = "person-embedder:synthetic"
 DIMENSION = 256
@@ -239,7 +239,7 @@ def measure_entry(server: str, full: str, frames: list[Path], requests: int) -> 
     queries), and the search's latency."""
     import httpx
 
-    from tools.processes import serve_bentoml
+    from reid_devtools.processes import serve_bentoml
 
     figures: dict = {}
     for name, uri in (("empty", _database(server, "scale_empty")), ("full", full)):
@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         server = None
         if "postgresql" in args.engines or args.crossover or args.ef_search:
-            from tools.postgres import postgres_server
+            from reid_devtools.postgres import postgres_server
 
             server = stack.enter_context(postgres_server(SERVER))
         if args.crossover:

@@ -15,9 +15,9 @@ import argparse
 import time
 from pathlib import Path
 
-from tools.load import closed_loop, group_burst, light_compare_ms, mot17_pairs, pair_requests
-from tools.processes import serve_bentoml
-from tools.reports import publish
+from reid_devtools.load import closed_loop, group_burst, light_compare_ms, mot17_pairs, pair_requests
+from reid_devtools.processes import serve_bentoml
+from reid_devtools.reports import publish
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """A bounded soak over loopback: real MOT17 frame pairs to /compare and enrolments to the
 gallery (with an Idempotency-Key, some sent twice as a retrying client would) mixed with hostile
-requests (tools/hostile.py: the /compare corpus and round three's front-door cases), while
-attackers trickle bodies and request heads and flood unknown paths (tools/attacks.py); then a
+requests (reid_devtools/hostile.py: the /compare corpus and round three's front-door cases), while
+attackers trickle bodies and request heads and flood unknown paths (reid_devtools/attacks.py); then a
 burst of /group requests of 16 frames; memory, statuses, the gallery and recovery watched.
 
     python scripts/soak.py --requests 2000 --clients 8 --minutes 30 --json soak.json
@@ -31,12 +31,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from tools.attacks import Attack
-from tools.hostile import cases, front_door_cases
-from tools.load import Outcome, Request, closed_loop, group_burst, light_compare_ms, mot17_pairs
-from tools.processes import MemoryWatch, declared_memory_mb, serve_bentoml
-from tools.reports import publish
-from tools.shared import enrolment_form, person_photo
+from reid_devtools.attacks import Attack
+from reid_devtools.hostile import cases, front_door_cases
+from reid_devtools.load import Outcome, Request, closed_loop, group_burst, light_compare_ms, mot17_pairs
+from reid_devtools.processes import MemoryWatch, declared_memory_mb, serve_bentoml
+from reid_devtools.reports import publish
+from reid_devtools.shared import enrolment_form, person_photo
 
 REAL_PAIR = "mot17 pair"
 ENROLMENT = "enrolment"

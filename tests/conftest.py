@@ -1,9 +1,13 @@
-"""Fixtures: the shared models and data, a private model store, a live server.
+"""Fixtures: the shared models and data, a private model store, a live server; the test tiers.
 
-``tests/unit`` needs none of them: no ``../shared``, no server, under a minute
-(``make test-fast``). ``tests/e2e`` runs the real models and ``bentoml serve``; it needs
-``../shared`` (override with ``REID_SHARED_DIR``): under ``CI=true`` its absence fails the run,
-elsewhere those tests skip with the reason.
+Tiers, by folder (markers, ``pytest -m``): ``unit`` (``tests/unit``) needs none of the fixtures
+below: no ``../shared``, no server, under 30 s (``make test-fast``). ``e2e`` (``tests/e2e``,
+``tests/container``) runs the real models and ``bentoml serve``; it needs ``../shared`` (override
+with ``REID_SHARED_DIR``): under ``CI=true`` its absence fails the run, elsewhere those tests skip
+with the reason. ``slow`` marks the longest of them (``-m "not slow"`` leaves them out).
+
+The models are imported once and kept between runs (``reid_devtools/model_cache.py``, under
+``~/.cache/reid-tests``); each run gets a copy in a store of its own.
 
 Every process the tests start carries ``REID_TEST_RUN=<this session's token>`` in its
 environment; one still alive at the end of the session (a server's worker orphaned by a kill,
@@ -12,6 +16,7 @@ a throwaway PostgreSQL) fails the run, named, and is killed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -20,9 +25,17 @@ from pathlib import Path
 
 import pytest
 
-from tools.shared import CALIBRATION_CROPS, MODELS, SHARED
+from reid_devtools.shared import MODELS, SHARED
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+TESTS = Path(__file__).resolve().parent
+# The tier of each folder of tests.
+TIERS = {"unit": "unit", "e2e": "e2e", "container": "e2e"}
+# Slow tests of files whose owners have not marked them yet (elsewhere: @pytest.mark.slow).
+SLOW = {
+    "unit/test_readme.py": {"test_every_script_the_pages_run_exists_and_takes_its_options"},  # a process per script
+    "unit/test_evaluation.py": {"test_retrieval_metrics_agree_with_torchreids_evaluate_rank"},  # imports torch
+}
 
 # Before bentoml or ultralytics are imported anywhere: no telemetry, no network, and a
 # model store of the test run's own.
@@ -40,10 +53,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(f"CI=true but the shared models are missing at {MODELS}")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each test marked with its folder's tier, and the tests named in :data:`SLOW` as slow."""
+    for item in items:
+        with contextlib.suppress(ValueError):
+            file = item.path.resolve().relative_to(TESTS)
+            if file.parts[0] in TIERS:
+                item.add_marker(TIERS[file.parts[0]])
+            slow = SLOW.get(file.as_posix(), set())
+            if gone := [name for name in slow if not hasattr(getattr(item, "module", None), name)]:
+                raise pytest.UsageError(f"tests/conftest.py marks as slow tests {file} no longer has: {gone}")
+            if getattr(item, "originalname", item.name) in slow:
+                item.add_marker("slow")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """After every fixture's teardown: no process a test started may still be running."""
-    from tools.processes import kill_all, leftover_processes, name_of
+    from reid_devtools.processes import kill_all, leftover_processes, name_of
 
     left = leftover_processes(mark=TEST_RUN_MARK)
     if not left:
@@ -74,11 +101,14 @@ def shared() -> Path:
 
 @pytest.fixture(scope="session")
 def model_store(shared) -> Path:
-    """The test run's BentoML store, holding the shared detector and embedder."""
-    from reid.models.importer import main as import_models
+    """The test run's BentoML store, holding the shared detector and embedder as ``reid models
+    import`` stores them: a copy of the cached import (imported now when the cache has none)."""
+    from reid_devtools.model_cache import import_cached, shared_import
 
-    assert import_models(["--from", str(MODELS), "--calibration-crops", str(CALIBRATION_CROPS)]) == 0
-    return Path(os.environ["BENTOML_HOME"])
+    home = Path(os.environ["BENTOML_HOME"])
+    arguments, reads = shared_import()
+    print("models:", import_cached(arguments, reads, home))
+    return home
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +120,7 @@ def settings():
 
 @pytest.fixture(scope="session")
 def local_reid(model_store, settings):
-    from reid.models.loading import LocalReID
+    from reid.assembly import LocalReID
 
     return LocalReID(settings)
 
@@ -98,7 +128,7 @@ def local_reid(model_store, settings):
 @pytest.fixture(scope="session")
 def server(model_store):
     """A live service with the shared models, shared by the end-to-end tests."""
-    from tools.processes import serve_bentoml
+    from reid_devtools.processes import serve_bentoml
 
     with serve_bentoml() as running:
         yield running
@@ -108,9 +138,16 @@ def server(model_store):
 def postgres_url():
     """A throwaway PostgreSQL server with pgvector; under CI=true its absence fails the run
     (``.ci/run`` installs it: ``scripts/pgvector.sh``), elsewhere those tests skip."""
-    from tools.postgres import has_pgvector, postgres_server
+    from reid_devtools.postgres import has_pgvector, postgres_server
 
     if not has_pgvector() and not IN_CI:
         pytest.skip("PostgreSQL with pgvector is not installed: run scripts/pgvector.sh (as root)")
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests run on asyncio, the loop uvicorn serves the service on (trio is installed, by
+    selenium, but nothing of ours runs on it)."""
+    return "asyncio"

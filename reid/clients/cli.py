@@ -103,7 +103,7 @@ def _answer(args: argparse.Namespace, files: list[tuple[str, Path]], *, over_htt
         with ReIDClient(args.url, api_key=args.api_key) as client:
             answer = over_http(client)
     else:
-        from reid.models.loading import LocalReID
+        from reid.assembly import LocalReID
 
         images = decoded()
         answer = asyncio.run(in_process(LocalReID(settings), images))

@@ -1,7 +1,7 @@
 """The compare pipeline: find the persons of each image, embed them, match across the images.
 
 :class:`ReIDPipeline` takes the detector and the embedder as async callables, so that the
-BentoML entry service (remote model services), the in-process :class:`reid.models.loading.LocalReID`,
+BentoML entry service (remote model services), the in-process :class:`reid.assembly.LocalReID`,
 the warm-up and the evaluation run the very same code.
 """
 

@@ -27,7 +27,9 @@ from reid.gallery.vectors import VectorIndex
 # 2.9 at 8,000; scripts/gallery_scale.py --crossover).
 EXACT_BELOW_VIEWS = 2_000
 # A denser graph than pgvector's defaults (16, 64): at 1,000,000 persons those gave recall@5 0.87,
-# and more ef_search did not lift it past 0.93; 24 and 100 gave 0.995 (docs/gallery-scale-1m-m24.json).
+# and more ef_search did not lift it past 0.93 (docs/gallery-scale-m16.json, docs/gallery-ef-1m.json);
+# 24 and 100 gave 0.987 at a p50 of 17.7 ms (docs/gallery-scale.json; a first run 0.995,
+# docs/gallery-scale-1m-m24.json).
 HNSW_M = 24
 HNSW_EF_CONSTRUCTION = 100
 # recall@5 0.995 from 80 up at 100,000 persons (pgvector's default, 40: 0.92), 160 for margin at larger
@@ -58,6 +60,12 @@ class Search(Protocol):
 
     def removed(self, person_id: str) -> None:
         """This process removed a person."""
+
+    def view_removed(self, view_id: str, person_id: str, person_gone: bool) -> None:
+        """This process removed a view of a person, and the person with it when ``person_gone``."""
+
+    def merged(self, person_id: str, other_id: str) -> None:
+        """This process moved every view of ``other_id`` to ``person_id`` and removed ``other_id``."""
 
     def relabelled(self, person_id: str, label: str | None) -> None:
         """This process gave a person a new label."""
@@ -114,6 +122,20 @@ class MemorySearch(Search):
         with self._lock:
             self._index.remove_owner(person_id)
             self._labels.pop(person_id, None)
+
+    @override
+    def view_removed(self, view_id: str, person_id: str, person_gone: bool) -> None:
+        with self._lock:
+            self._index.remove(view_id)
+            self._sources.pop(view_id, None)
+            if person_gone:
+                self._labels.pop(person_id, None)
+
+    @override
+    def merged(self, person_id: str, other_id: str) -> None:
+        with self._lock:
+            self._index.reassign(other_id, person_id)
+            self._labels.pop(other_id, None)
 
     @override
     def relabelled(self, person_id: str, label: str | None) -> None:
@@ -186,6 +208,14 @@ class PgvectorSearch(Search):
 
     @override
     def removed(self, person_id: str) -> None:
+        self._counted = (-math.inf, 0, 0)
+
+    @override
+    def view_removed(self, view_id: str, person_id: str, person_gone: bool) -> None:
+        self._counted = (-math.inf, 0, 0)
+
+    @override
+    def merged(self, person_id: str, other_id: str) -> None:
         self._counted = (-math.inf, 0, 0)
 
     @override

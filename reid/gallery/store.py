@@ -369,18 +369,19 @@ class Gallery:
     def delete_view(self, person_id: str, view_id: str) -> tuple[bool, StoredPerson | None]:
         """Remove, and erase, one view of a person: ``(whether it was there, the person now)``;
         a person left without views is removed (None)."""
-        removed = [False]
+        removed, gone = [False], [False]
 
         def remove(connection: sa.Connection) -> None:
             mine = (VIEWS.c.view_id == view_id) & (VIEWS.c.person_id == person_id)
             removed[0] = connection.execute(VIEWS.delete().where(mine)).rowcount > 0
             connection.execute(KEYS.delete().where(KEYS.c.view_id == view_id))
             if _person(connection, person_id) is None:
-                connection.execute(PERSONS.delete().where(PERSONS.c.person_id == person_id))
+                gone[0] = connection.execute(PERSONS.delete().where(PERSONS.c.person_id == person_id)).rowcount > 0
                 connection.execute(KEYS.delete().where(KEYS.c.person_id == person_id))
 
-        self._write(remove)
-        self._reload_and_erase()
+        revision = self._write(remove)
+        self._settle(revision, lambda: self._search.view_removed(view_id, person_id, gone[0]))
+        self._erase_traces()
         return removed[0], self.get(person_id)
 
     def merge(self, person_id: str, other_id: str) -> StoredPerson | None:
@@ -399,10 +400,11 @@ class Gallery:
             connection.execute(PERSONS.delete().where(PERSONS.c.person_id == other_id))
 
         try:
-            self._write(move)
+            revision = self._write(move)
         except _NoPerson:
             return None
-        self._reload_and_erase()
+        self._settle(revision, lambda: self._search.merged(person_id, other_id))
+        self._erase_traces()
         return self.get(person_id)
 
     def clear(self) -> int:
@@ -553,6 +555,12 @@ class Gallery:
             persons = _persons(connection, connection.execute(query).all())
             total = connection.execute(sa.select(sa.func.count()).select_from(PERSONS)).scalar_one()
         return persons, int(total)
+
+    def crop(self, person_id: str, view_id: str) -> bytes | None:
+        """The kept crop (JPEG) of one view of a person, or None."""
+        mine = (VIEWS.c.view_id == view_id) & (VIEWS.c.person_id == person_id)
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(VIEWS.c.crop).where(mine)).scalar()
 
     def crops(self) -> Iterator[tuple[str, str, bytes]]:
         """``(view_id, model, crop JPEG)`` of every view whose crop was kept."""

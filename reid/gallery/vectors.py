@@ -86,6 +86,14 @@ class VectorIndex:
         for key in list(self._owned.get(owner, ())):
             self.remove(key)
 
+    def reassign(self, owner: str, to: str) -> None:
+        """Give every key of ``owner`` to ``to``."""
+        keys = self._owned.pop(owner, set())
+        for key in keys:
+            self._owners[self._slot[key]] = to
+        if keys:
+            self._owned.setdefault(to, set()).update(keys)
+
     def search(self, queries: np.ndarray, top_k: int, threshold: float) -> list[list[Hit]]:
         """Per ``(Q, D)`` query, up to ``top_k`` owners whose best key has a cosine similarity of
         at least ``threshold``, best first, each with that key."""

@@ -151,7 +151,7 @@ def quantize(weights: Path, spec, origin: str, args: argparse.Namespace, target:
     from reid.models.quantize import quantize_embedder
 
     if args.calibration_crops is None or not Path(args.calibration_crops).is_dir():
-        # The original network: as accurate, about 1.4 times slower per crop (README, "Models").
+        # The original network: as accurate, about 1.4 times slower per crop (docs/accuracy.md).
         print(
             f"reid: no labelled crops to quantise {weights.name} on and check it with (--calibration-crops DIR or"
             f" $REID_CALIBRATION_CROPS; given: {args.calibration_crops}): importing it unquantised",

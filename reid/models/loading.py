@@ -1,9 +1,8 @@
-"""Stored models made ready to run, and the compare pipeline built from them in one place.
+"""Stored models made ready to run.
 
 :class:`StoredModels` opens (and verifies) the stored detector and embedder once; the BentoML
-services load their networks from it, the entry service builds its :class:`ReIDPipeline` with
-:func:`build_pipeline`, and :class:`LocalReID` runs the same pipeline in one process (tests,
-evaluation, the command line).
+model services load their networks from it, and :mod:`reid.assembly` builds the compare pipeline
+over them.
 """
 
 from __future__ import annotations
@@ -14,12 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from reid.config import Settings
-from reid.core.pipeline import DetectFn, EmbedFn, PersonRules, ReIDPipeline
 from reid.models.detection import Detector, DetectorOptions, open_detector
 from reid.models.embedding import Embedder, EmbedderOptions
 from reid.models.specs import DetectorSpec, EmbedderSpec, needs_torch_extra
 from reid.models.store import open_stored, stored_model
-from reid.schemas import CompareResponse, GroupResponse, ModelTags
+from reid.schemas import ModelTags
 
 
 @dataclass(frozen=True)
@@ -55,20 +53,6 @@ class StoredModels:
         """The configured match threshold, else the embedder's calibrated one."""
         return self.embedder_spec.threshold if settings.threshold is None else settings.threshold
 
-    def rules(self, settings: Settings) -> PersonRules:
-        """The person rules of the settings for these models."""
-        return PersonRules(
-            detector_input=self.detector_spec.input_size,
-            tile_zoom=settings.tile_zoom,
-            containment=settings.containment,
-            # A partial view is a box its holder would be matched with.
-            duplicate_similarity=self.threshold(settings),
-            min_person_height=settings.min_person_height,
-            min_person_aspect=settings.min_person_aspect,
-            box_padding=settings.box_padding,
-            max_persons=settings.max_persons,
-        )
-
     def load_detector(self, settings: Settings) -> Detector:
         """The detector network, warmed up."""
         spec = self.detector_spec
@@ -90,41 +74,3 @@ class StoredModels:
         size = self.embedder_spec.preprocess
         embedder.embed([np.zeros((size.height, size.width, 3), np.uint8)] * 2)
         return embedder
-
-
-def build_pipeline(settings: Settings, models: StoredModels, detect: DetectFn, embed: EmbedFn) -> ReIDPipeline:
-    """The compare pipeline of the settings over the given detector and embedder calls."""
-    return ReIDPipeline(
-        detect=detect,
-        embed=embed,
-        rules=models.rules(settings),
-        threshold=models.threshold(settings),
-        models=models.tags,
-    )
-
-
-class LocalReID:
-    """``/compare`` in this process, with the models of the local BentoML store."""
-
-    def __init__(self, settings: Settings) -> None:
-        models = StoredModels.open(settings)
-        self.settings = settings
-        self.detector = models.load_detector(settings)
-        self.embedder = models.load_embedder(settings)
-        self.pipeline = build_pipeline(settings, models, self.detect, self.embed)
-
-    async def detect(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """The detector, as the pipeline calls it."""
-        return self.detector.detect(images)
-
-    async def embed(self, crops: list[np.ndarray]) -> np.ndarray:
-        """The embedder, as the pipeline calls it."""
-        return self.embedder.embed(crops)
-
-    async def compare(self, image1: np.ndarray, image2: np.ndarray, threshold: float | None = None) -> CompareResponse:
-        """The ``/compare`` answer for two ``(H, W, 3)`` uint8 RGB images."""
-        return await self.pipeline.compare(image1, image2, threshold)
-
-    async def group(self, images: list[np.ndarray], threshold: float | None = None) -> GroupResponse:
-        """The ``/group`` answer for ``(H, W, 3)`` uint8 RGB images."""
-        return await self.pipeline.group(images, threshold)

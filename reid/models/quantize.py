@@ -15,7 +15,7 @@ import numpy as np
 from reid.core.images import read_rgb
 from reid.core.matching import cosine_similarity
 from reid.evaluation.datasets import load_crop_set
-from reid.evaluation.scoring import retrieval_metrics
+from reid.evaluation.retrieval import retrieval_metrics
 from reid.models.embedding import Embedder, preprocess
 from reid.models.specs import EmbedderSpec
 

@@ -62,10 +62,10 @@ OPEN_MODEL_ZOO = dict(
         ),
     ]
 )
-# The defaults, chosen by end-to-end accuracy first, then made fast (README, "Accuracy").
+# The defaults, chosen by end-to-end accuracy first, then made fast (docs/accuracy.md).
 DEFAULT_DETECTOR = "person-detection-0303/person-detection-0303.xml"
 # Beside it, for persons at least LARGE_PERSON_HEIGHT pixels tall at its 640-pixel input: one box
-# per person where people stand side by side (README, "Accuracy"). Online, ultralytics' own file.
+# per person where people stand side by side (docs/accuracy.md). Online, ultralytics' own file.
 DEFAULT_LARGE_PERSON_DETECTOR = "yolov8n_int8_openvino_model"
 ONLINE_LARGE_PERSON_DETECTOR = "yolov8n.pt"
 LARGE_PERSON_HEIGHT = 80.0

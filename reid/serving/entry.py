@@ -22,6 +22,7 @@ from reid.core.images import ImageHeader, decode, read_upload_header
 from reid.core.pipeline import ReIDPipeline, build_response
 from reid.errors import RequestError, TimedOut, TooLarge, Unavailable
 from reid.schemas import CompareResponse, GroupResponse
+from reid.serving.http.responses import error_response
 from reid.serving.memory import ByteBudget, MemoryReleaser
 
 # The decoded images, in upload order -> what the endpoint returns
@@ -174,7 +175,7 @@ class UploadHandler:
     def refuse(self, error: RequestError) -> JSONResponse:
         """The refusal's response, counted and logged."""
         count_rejection(error)
-        return JSONResponse(error.to_json(), status_code=error.status, headers=error.headers())
+        return error_response(error)
 
     def _after_request(self) -> None:
         """A request's arrays, and a refused one's traceback, can sit in reference cycles until a

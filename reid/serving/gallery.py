@@ -1,10 +1,12 @@
-"""The gallery's uploads: enrol and search (BentoML APIs through :class:`UploadHandler`), their
-fields' parsers (the request guard's form checks), and how a stored person is shown. The
-management routes (list, get, edit, delete) are :mod:`reid.serving.gallery_api`.
+"""The gallery's uploads: enrolling a person, adding a view, searching (through
+:class:`~reid.serving.entry.UploadHandler`), and how a stored person is shown. Their forms are
+:mod:`reid.serving.forms`; the management routes (list, get, edit, merge, delete) are
+:mod:`reid.serving.gallery_api`.
 
-    POST   /gallery/persons            image, bbox?, label?, metadata?  -> GalleryEntry
-                                       (header Idempotency-Key?)
-    POST   /gallery/search             image, top_k?, threshold?        -> SearchResponse
+    POST   /gallery/persons                   image, bbox?, label?, metadata?, source? -> GalleryEntry
+                                              (header Idempotency-Key?)
+    POST   /gallery/persons/{person_id}/views image, bbox?, source?  -> GalleryEntry
+    POST   /gallery/search                    image, top_k?, threshold?  -> SearchResponse
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import asyncio
 import functools
 import hashlib
 import json
-import math
-import re
 from collections.abc import Callable
 
 import numpy as np
@@ -32,142 +32,15 @@ from reid.core.visualize import encode_jpeg
 from reid.errors import BadForm, NotFound
 from reid.gallery.store import Gallery, StoredPerson
 from reid.schemas import GalleryEntry, GalleryMatch, NotMatchable, SearchPerson, SearchResponse
+from reid.serving.fields import DEFAULT_TOP_K
 
-MAX_LABEL_CHARS = 200
-MAX_METADATA_BYTES = 4096
-MAX_TOP_K = 100
-DEFAULT_TOP_K = 5
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
 # A kept crop is stored at most this tall: enough for any ReID network's input.
 CROP_HEIGHT = 512
-MAX_JSON_DEPTH = 32  # levels of nesting in metadata
-_INTEGER = re.compile(r"[0-9]{1,9}")
-_IDEMPOTENCY_KEY = re.compile(rb"[\x21-\x7e]{1,200}")
 # A gallery write ends this long before its request's deadline, so that a write is never
 # committed after its request was answered 504.
 WRITE_MARGIN_S = 1.0
-
-
-def strict_json(text: str) -> object:
-    """Standard JSON that the answer could carry back, else ValueError: not JSON at all
-    (``json.JSONDecodeError``), NaN, infinities, numbers out of range, lone surrogates, nesting
-    deeper than MAX_JSON_DEPTH."""
-    try:
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
-    except RecursionError:
-        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
-    except _NotStandard as error:
-        raise ValueError(str(error)) from None
-    _check_json(value, 1)
-    return value
-
-
-def _decoded(text: str) -> object:
-    """A text field's value the way BentoML reads multipart text: JSON where it parses (its
-    client sends every value JSON-encoded), else the text itself; JSON the answer could not
-    carry back is refused (:func:`strict_json`)."""
-    try:
-        return strict_json(text)
-    except json.JSONDecodeError:
-        return text
-
-
-class _NotStandard(Exception):
-    """JSON that parses in Python but is not standard JSON, or not carried back intact."""
-
-
-def _no_constant(name: str) -> float:
-    raise _NotStandard(f"{name} is not a JSON number: give finite numbers only")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _NotStandard(f"{text[:20]} is out of range: give finite numbers only")
-    return value
-
-
-def _check_json(value: object, depth: int) -> None:
-    """ValueError for JSON nested deeper than MAX_JSON_DEPTH or text that is not Unicode (a
-    lone surrogate, from a ``\\ud800`` escape)."""
-    if depth > MAX_JSON_DEPTH:
-        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    if isinstance(value, str):
-        _check_unicode(value)
-    elif isinstance(value, list):
-        for item in value:
-            _check_json(item, depth + 1)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_unicode(key)
-            _check_json(item, depth + 1)
-
-
-def _check_unicode(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("holds a lone surrogate (\\ud800-\\udfff): not Unicode text") from None
-
-
-def parse_bbox(text: str) -> list[int] | None:
-    """``x1,y1,x2,y2`` in integer pixels, as text or a JSON list (``null`` or empty: none)."""
-    value = _decoded(text)
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",")]
-        if not all(_INTEGER.fullmatch(part) for part in value):
-            raise ValueError("must be x1,y1,x2,y2: four non-negative integers (pixels)")
-        value = [int(part) for part in value]
-    if not (isinstance(value, list) and len(value) == 4 and all(type(v) is int and 0 <= v < 10**9 for v in value)):
-        raise ValueError("must be x1,y1,x2,y2: four non-negative integers (pixels)")
-    x1, y1, x2, y2 = value
-    if x2 <= x1 or y2 <= y1:
-        raise ValueError("must have x1 < x2 and y1 < y2")
-    return [x1, y1, x2, y2]
-
-
-def parse_label(text: str) -> str | None:
-    """Text of at most MAX_LABEL_CHARS printable characters (``null``: none). A JSON string is
-    its content; any other text, numbers included, is taken as it is."""
-    try:
-        value = _decoded(text)
-    except ValueError:  # "NaN", "1e999": text, not numbers
-        value = text
-    if value is None:
-        return None
-    label = value if isinstance(value, str) else text
-    if len(label) > MAX_LABEL_CHARS:
-        raise ValueError(f"at most {MAX_LABEL_CHARS} characters")
-    if not label.isprintable():
-        raise ValueError("must be printable text (no control characters)")
-    return label
-
-
-def parse_metadata(text: str) -> dict:
-    """A JSON object of at most MAX_METADATA_BYTES bytes (``null`` or empty: ``{}``)."""
-    if len(text.encode()) > MAX_METADATA_BYTES:
-        raise ValueError(f"at most {MAX_METADATA_BYTES} bytes of JSON")
-    value = _decoded(text)
-    if isinstance(value, str) and value.strip():
-        value = _decoded(value)  # a JSON object sent as a JSON string
-    if value is None or value == "":
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError("must be a JSON object")
-    return value
-
-
-def parse_top_k(text: str) -> int | None:
-    """An integer from 1 to MAX_TOP_K (``null``: the default)."""
-    value = _decoded(text)
-    if value is None:
-        return None
-    if type(value) is not int or not 1 <= value <= MAX_TOP_K:
-        raise ValueError(f"must be an integer from 1 to {MAX_TOP_K}")
-    return value
 
 
 def entry(person: StoredPerson) -> GalleryEntry:
@@ -312,15 +185,6 @@ def _not_matchable_reason(reason: str, rules: PersonRules) -> str:
             " (REID_MIN_PERSON_ASPECT)"
         )
     return f"not matchable: {reason}"
-
-
-def idempotency_key(value: bytes | None) -> str | None:
-    """The ``Idempotency-Key`` header: 1 to 200 visible ASCII characters (ValueError else)."""
-    if value is None:
-        return None
-    if not _IDEMPOTENCY_KEY.fullmatch(value):
-        raise ValueError("the Idempotency-Key header must be 1 to 200 visible ASCII characters")
-    return value.decode("ascii")
 
 
 def write_key(key: bytes | None, image: bytes, fields: list) -> tuple[str, str] | None:

@@ -1,7 +1,7 @@
 """The gallery's management routes: a FastAPI app the entry service mounts at ``/gallery`` with
 ``bentoml.asgi_app`` (BentoML's APIs take POST only), so that they are in ``/docs.json`` beside
-the uploads. The request guard in front of the whole service gives them the API key, the
-in-flight limit and a body cap; every error has the service's shape, ``{"error", "field"}``.
+the uploads. The front door in front of the whole service (:mod:`reid.serving.http`) gives them
+the API key, the in-flight limit and a body cap; every error has the service's shape, ``{"error", "field"}``.
 
     GET    /gallery/persons?offset&limit               -> GalleryPage
     GET    /gallery/persons/{person_id}                -> GalleryEntry
@@ -10,11 +10,12 @@ in-flight limit and a body cap; every error has the service's shape, ``{"error",
     POST   /gallery/persons/{person_id}/views          image, bbox?, source? -> GalleryEntry
                                                        (header Idempotency-Key?)
     DELETE /gallery/persons/{person_id}/views/{view_id} -> ViewDeleted
+    GET    /gallery/persons/{person_id}/views/{view_id}/crop -> the kept crop, JPEG
     POST   /gallery/persons/{person_id}/merge          JSON {"from"} -> GalleryEntry
     DELETE /gallery?confirm=true                       -> Deleted
 
-Enrolment and search are uploads: BentoML APIs (``service.py``). Uploads here (a view) are
-checked by the guard's forms like those, and read from what the guard read.
+Enrolment and search are uploads: BentoML APIs (``service.py``). An upload here (a view) is
+checked by the front door against its form like those, and read from what it read.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, TypeVar, cast
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -34,16 +36,11 @@ from starlette.exceptions import HTTPException
 from reid.errors import BadForm, NotFound, RequestError
 from reid.gallery.store import Gallery, StoredPerson
 from reid.schemas import Deleted, ErrorResponse, GalleryEntry, GalleryPage, ViewDeleted
-from reid.serving.gallery import (
-    DEFAULT_PAGE,
-    MAX_PAGE,
-    entry,
-    parse_label,
-    parse_metadata,
-    strict_json,
-    write_key,
-)
-from reid.serving.guard import FORM_FILES, FORM_VALUES, REQUEST_HEADERS
+from reid.serving.fields import parse_label, parse_metadata, strict_json
+from reid.serving.forms import VIEWS_PATH
+from reid.serving.gallery import DEFAULT_PAGE, MAX_PAGE, entry, write_key
+from reid.serving.http.forms import UploadForm, checked_form
+from reid.serving.http.responses import error_response
 
 if TYPE_CHECKING:
     from reid.serving.entry import UploadHandler
@@ -51,19 +48,6 @@ if TYPE_CHECKING:
 
 PERSON_ID = re.compile(r"[0-9a-f]{32}")
 MAX_EDIT_BYTES = 8192  # an edit's JSON body: a label and 4 kB of metadata, escaped
-VIEWS_PATH = "/gallery/persons/{person_id}/views"  # the upload among the routes, for the guard's forms
-_VIEW_FORM = {
-    "type": "object",
-    "required": ["image"],
-    "properties": {
-        "image": {"type": "string", "format": "binary", "description": "A JPEG or PNG image."},
-        "bbox": {"type": "string", "description": "x1,y1,x2,y2 in pixels: the person; else the image's only one."},
-        "source": {
-            "type": "string",
-            "description": "Where the picture came from (a camera's name), at most 200 characters.",
-        },
-    },
-}
 
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -94,8 +78,9 @@ class PersonEdit(BaseModel):
     metadata: dict | None = Field(None, description="New metadata, a JSON object of at most 4 kB; replaces the old.")
 
 
-def gallery_app(service: Callable[[], Services]) -> FastAPI:
-    """The routes, over the service ``service()`` returns when a request comes."""
+def gallery_app(service: Callable[[], Services], view_form: UploadForm) -> FastAPI:
+    """The routes, over the service ``service()`` returns when a request comes; ``view_form``:
+    what adding a view takes (the front door checks it; here it is documented)."""
     # Every route's refusals, in the service's shape, in the API document.
     refusals: dict[int | str, dict[str, Any]] = {
         status: {"model": ErrorResponse, "description": words}
@@ -157,15 +142,22 @@ def gallery_app(service: Callable[[], Services]) -> FastAPI:
         VIEWS_PATH.removeprefix("/gallery"),
         response_model=GalleryEntry,
         summary="Add a view of a person: another picture of it",
-        openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _VIEW_FORM}}}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"multipart/form-data": {"schema": view_form.openapi_schema()}},
+            }
+        },
     )
-    async def add_view(person_id: str):
+    async def add_view(person_id: str, request: Request):
         await run_in_threadpool(one, person_id)
-        # The form as the guard read and checked it (VIEWS_PATH is among its forms).
-        values, image = FORM_VALUES.get(), bytes(FORM_FILES.get()["image"])
-        bbox = cast("list[int] | None", values.get("bbox"))
-        source = cast("str | None", values.get("source"))
-        key = write_key(REQUEST_HEADERS.get().get(b"idempotency-key"), image, [person_id, bbox, source])
+        # The form as the front door read and checked it (VIEWS_PATH is among its forms).
+        form = checked_form(request.scope)
+        image = bytes(form.files["image"])
+        bbox = cast("list[int] | None", form.values.get("bbox"))
+        source = cast("str | None", form.values.get("source"))
+        key_header = form.headers.get(b"idempotency-key")
+        key = await run_in_threadpool(write_key, key_header, image, [person_id, bbox, source])
         services = service()
         return await services.handler.respond(
             [("image", image)],
@@ -179,6 +171,20 @@ def gallery_app(service: Callable[[], Services]) -> FastAPI:
         if not removed:
             raise NotFound(f"no view {view_id[:40]} of person {person_id}")
         return ViewDeleted(deleted=1, person=None if person is None else entry(person))
+
+    @app.get(
+        "/persons/{person_id}/views/{view_id}/crop",
+        response_class=Response,
+        responses={200: {"content": {"image/jpeg": {}}, "description": "The crop the embedder saw, JPEG"}},
+        summary="A view's kept crop (REID_GALLERY_KEEP_CROPS)",
+    )
+    def view_crop(person_id: str, view_id: str) -> Response:
+        ids = PERSON_ID.fullmatch(person_id) and PERSON_ID.fullmatch(view_id)
+        data = gallery().crop(person_id, view_id) if ids else None
+        if data is None:
+            raise NotFound(f"no kept crop of view {view_id[:40]} of person {person_id[:40]}")
+        # An erased person's crops must not outlive it in a browser's cache.
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @app.post(
         "/persons/{person_id}/merge",
@@ -247,14 +253,18 @@ def _answer_errors_in_shape(app: FastAPI) -> None:
 
     @app.exception_handler(RequestError)
     async def refused(request: Request, error: RequestError) -> JSONResponse:
-        return JSONResponse(error.to_json(), status_code=error.status, headers=error.headers())
+        return error_response(error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0]
         field = str(first["loc"][-1]) if first.get("loc") else None
-        return JSONResponse(BadForm(first["msg"], field=field).to_json(), status_code=400)
+        return error_response(BadForm(first["msg"], field=field))
 
     @app.exception_handler(HTTPException)
     async def routing(request: Request, error: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(error.detail), "field": None}, error.status_code, headers=error.headers)
+        refusal = RequestError(str(error.detail))
+        refusal.status = HTTPStatus(error.status_code)
+        response = error_response(refusal)
+        response.headers.update(error.headers or {})
+        return response

@@ -13,10 +13,10 @@ import yaml
 
 from reid.clients.client import ReIDClient
 from reid.evaluation.datasets import load_mot_sequence
-from tools.containers import image_name, podman, run_image
-from tools.hostile import cases as hostile_cases
-from tools.processes import free_port
-from tools.shared import DATA, ROOT, hall_frames, hall_pair
+from reid_devtools.containers import image_name, podman, run_image
+from reid_devtools.hostile import cases as hostile_cases
+from reid_devtools.processes import free_port
+from reid_devtools.shared import DATA, ROOT, hall_frames, hall_pair
 
 KEY = "container-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -2,8 +2,12 @@
 
 import json
 
-from tools.processes import run_script
-from tools.shared import DATA, MODELS
+import pytest
+
+from reid_devtools.processes import run_script
+from reid_devtools.shared import DATA, MODELS
+
+pytestmark = pytest.mark.slow  # the script starts the plain pipeline's server too
 
 
 def test_benchmark_smoke(server, tmp_path):

@@ -10,7 +10,7 @@ from PIL import Image
 from reid.clients.cli import main as reid
 from reid.clients.client import AsyncReIDClient, ClientError, ReIDClient
 from reid.schemas import CompareResponse
-from tools.shared import first_and_last, sequence
+from reid_devtools.shared import first_and_last, sequence
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,7 @@ def test_cli_in_process_agrees_with_the_server(server, frames, capsys):
     ]
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_clear_line_and_a_nonzero_exit(server, frames, tmp_path, capsys):
     assert reid(["compare", str(tmp_path / "missing.jpg"), str(frames[1])]) == 1
     assert "missing.jpg" in capsys.readouterr().err

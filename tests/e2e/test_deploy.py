@@ -11,9 +11,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tools.containers import image_name, project_version
-from tools.processes import ServerProcess, free_port
-from tools.shared import MODELS, ROOT, first_and_last, sequence
+from reid_devtools.containers import image_name, project_version
+from reid_devtools.processes import ServerProcess, free_port
+from reid_devtools.shared import MODELS, ROOT, first_and_last, sequence
 
 SERVICES = {"ReID", "PersonDetector", "PersonEmbedder"}
 K8S = ROOT / "deploy" / "k8s"
@@ -31,6 +31,7 @@ def bento(model_store) -> Path:
     return model_store / "bentos" / name / version
 
 
+@pytest.mark.slow
 def test_bento_holds_the_services_both_models_and_the_runtime_only(bento):
     manifest = yaml.safe_load((bento / "bento.yaml").read_text())
     assert manifest["entry_service"] == "ReID"
@@ -39,9 +40,10 @@ def test_bento_holds_the_services_both_models_and_the_runtime_only(bento):
     assert services["ReID"]["dependencies"] == [{"service": "PersonDetector"}, {"service": "PersonEmbedder"}]
     assert services["PersonDetector"]["models"][0]["tag"].startswith("person-detector:")
     assert services["PersonEmbedder"]["models"][0]["tag"].startswith("person-embedder:")
-    for source in ("service.py", "reid/core/pipeline.py", "reid/models/calibration.json"):
+    shipped = ("service.py", "reid/core/pipeline.py", "reid/models/calibration.json", "reid/serving/ui/static/app.js")
+    for source in shipped:
         assert (bento / "src" / source).is_file(), source
-    for unshipped in ("tests", "tools", "scripts"):
+    for unshipped in ("tests", "reid_devtools", "scripts"):
         assert not (bento / "src" / unshipped).exists(), unshipped
 
     def pins(text: str) -> set[str]:
@@ -77,6 +79,7 @@ def test_a_stored_model_on_the_torch_extra_makes_the_bento_need_it(model_store):
     assert picked.stdout.strip() == "requirements/torch.lock"
 
 
+@pytest.mark.slow
 def test_dockerfile_installs_opencvs_libraries_and_runs_the_bento(bento):
     dockerfile = (bento / "env" / "docker" / "Dockerfile").read_text()
     assert "libglib2.0-0" in dockerfile and "libgomp1" in dockerfile
@@ -148,6 +151,7 @@ def test_bentocloud_file_scales_each_service_on_its_own():
         assert parsed.instance_type and parsed.scaling.max_replicas >= parsed.scaling.min_replicas >= 1, name
 
 
+@pytest.mark.slow
 def test_services_split_one_per_process_as_in_kubernetes(model_store, tmp_path):
     """What the k8s Deployments run, on loopback: two model services and an entry told where they are."""
 

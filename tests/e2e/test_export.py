@@ -7,7 +7,7 @@ from reid.core.images import read_rgb
 from reid.models.embedding import Embedder, Preprocess, preprocess
 from reid.models.export import MAX_RELATIVE_ERROR, export_torchreid, relative_error
 from reid.models.sources import embedder_spec
-from tools.shared import MODELS, first_and_last, sequence
+from reid_devtools.shared import MODELS, first_and_last, sequence
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +19,7 @@ def person_crops(shared):
     return [image[y1:y2, x1:x2] for x1, y1, x2, y2 in boxes if x2 > x1 and y2 > y1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
 def test_export_agrees_with_torchreid_on_real_crops(backend, person_crops, tmp_path):
     weights = MODELS / "osnet_x0_25_msmt17.pth"

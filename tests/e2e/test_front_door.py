@@ -22,14 +22,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tools.hostile import front_door_cases, multipart
-from tools.processes import serve_bentoml
-from tools.shared import DATA, enrolment_form, hall_pair, person_photo, photo_size
+from reid_devtools.hostile import front_door_cases, multipart
+from reid_devtools.processes import serve_bentoml
+from reid_devtools.shared import DATA, enrolment_form, hall_pair, person_photo, photo_size
 
 KEY = "front-door-key"
 AUTH = {"x-api-key": KEY}
 TIMEOUT_S = 8.0  # REID_REQUEST_TIMEOUT_S: a gallery write ends 1 s before it
 DEAD_PID = 4_194_305  # over Linux's largest pid: never a running process
+
+pytestmark = pytest.mark.slow  # a server of the module's own
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +71,34 @@ def gallery_total(server) -> int:
     return response.json()["total"]
 
 
-def budget_held(server) -> float:
+def gauge(server, name: str) -> float:
+    """A gauge of the entry's on /metrics."""
     metrics = httpx.get(f"{server.url}/metrics", headers=AUTH, timeout=30).text
-    found = re.search(r"^reid_upload_bytes_held(?:\{[^}]*\})? ([0-9.e+]+)$", metrics, re.M)
-    assert found, "reid_upload_bytes_held is not on /metrics"
+    found = re.search(rf"^{name}(?:\{{[^}}]*\}})? ([0-9.e+]+)$", metrics, re.M)
+    assert found, f"{name} is not on /metrics"
     return float(found.group(1))
+
+
+def budget_held(server) -> float:
+    return gauge(server, "reid_upload_bytes_held")
+
+
+def until(condition, timeout: float, every: float = 0.05) -> bool:
+    """Whether ``condition()`` came true within ``timeout`` seconds (polled)."""
+    deadline = time.monotonic() + timeout
+    while not (met := condition()) and time.monotonic() < deadline:
+        time.sleep(every)
+    return met
+
+
+def holds(condition, seconds: float, every: float = 0.1) -> bool:
+    """Whether ``condition()`` stayed true, polled for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while condition():
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(every)
+    return False
 
 
 def files_in(folder: Path, settle_s: float = 3.0) -> list[Path]:
@@ -176,19 +201,18 @@ def test_an_enrolment_answered_504_is_never_committed_and_its_retry_stores_it_on
                 )
             )
             sender.start()
-            time.sleep(2.0)
+            assert until(lambda: gauge(guarded, "reid_requests_in_flight") >= 1, timeout=10), "never in flight"
             # The gallery's reads count towards the in-flight limit (1 here): the enrolment holds it.
             busy = httpx.get(f"{guarded.url}/gallery/persons", headers=AUTH, timeout=30)
             assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
             sender.join(60)
         assert answer[0].status_code == 504, answer[0].text
         assert time.monotonic() - started < TIMEOUT_S + 3
-        time.sleep(TIMEOUT_S)  # the write's thread would have committed by now
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    time.sleep(1.0)
-    assert gallery_total(guarded) == before
+    # The lock is free: a write still waiting for it would land now.
+    assert holds(lambda: gallery_total(guarded) == before, seconds=1.0), "committed after its 504"
     retried = [httpx.post(f"{guarded.url}/gallery/persons", headers={**AUTH, **key}, timeout=60, **form) for _ in "ab"]
     assert [r.status_code for r in retried] == [200, 200] and retried[0].json() == retried[1].json()
     assert gallery_total(guarded) == before + 1
@@ -246,11 +270,13 @@ def test_uploads_live_in_a_private_folder_that_a_killed_worker_does_not_leave_be
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         pids = [pid for name, pid in guarded.processes().items() if name.startswith("ReID#")]
-        ready = httpx.get(f"{guarded.url}/readyz", timeout=10).status_code == 200 if pids else False
+        ready = False
+        with contextlib.suppress(httpx.HTTPError):  # the new worker may still be starting
+            ready = bool(pids) and httpx.get(f"{guarded.url}/readyz", timeout=10).status_code == 200
         if pids and pids[0] != entry and ready:
             restarted = pids[0]
             break
-        time.sleep(1.0)
+        time.sleep(0.2)
     assert restarted, "the entry worker was not restarted"
     assert not folder.exists(), "the killed worker's uploads are still on disk"
     assert (temp_root / f"reid-uploads-{restarted}").is_dir()

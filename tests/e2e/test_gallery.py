@@ -16,11 +16,11 @@ from PIL import Image
 from reid.clients.cli import main as reid
 from reid.clients.client import AsyncReIDClient, ClientError, ReIDClient
 from reid.evaluation.datasets import load_mot_sequence
-from reid.evaluation.scoring import best_identities
+from reid.evaluation.frames import best_identities
 from reid.gallery.store import Gallery
 from reid.schemas import GalleryEntry
-from tools.processes import alive, describe, serve_bentoml
-from tools.shared import DATA
+from reid_devtools.processes import alive, describe, serve_bentoml
+from reid_devtools.shared import DATA
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +190,7 @@ def test_a_persons_label_and_metadata_are_edited_over_http_the_clients_and_the_c
     assert {"get", "patch", "delete"} <= set(operations["/gallery/persons/{person_id}"])
 
 
+@pytest.mark.slow
 def test_a_write_survives_a_killed_server_and_the_key_guards_every_route(model_store, hall, tmp_path):
     store = tmp_path / "gallery.sqlite3"
     env = {"REID_GALLERY_URI": str(store), "REID_API_KEY": "k3y", "REID_GALLERY_KEEP_CROPS": "true"}
@@ -237,6 +238,7 @@ def test_a_write_survives_a_killed_server_and_the_key_guards_every_route(model_s
         assert identities.tolist() == [2]
 
 
+@pytest.mark.slow
 def test_a_gallery_of_another_embedder_gives_409_until_reembedded(model_store, hall, tmp_path, capsys):
     store = tmp_path / "gallery.sqlite3"
     truth = hall.truth[1]
@@ -265,6 +267,7 @@ def test_a_gallery_of_another_embedder_gives_409_until_reembedded(model_store, h
         assert tops == [kept]
 
 
+@pytest.mark.slow
 def test_a_corrupt_store_stops_the_start_naming_it(model_store, tmp_path):
     store = tmp_path / "gallery.sqlite3"
     store.write_bytes(b"this is not a database" * 300)
@@ -298,6 +301,7 @@ def test_cli_gallery_commands(server, hall, capsys):
     assert reid(["gallery", "clear", *url]) == 1 and "--yes" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_two_replicas_share_a_postgresql_gallery(model_store, hall, postgres_url):
     """The server engine for real: two services (as two replicas would) on one PostgreSQL."""
     env = {"REID_GALLERY_URI": postgres_url}

@@ -270,7 +270,8 @@ def test_deleting_views_and_merging_persons(uri):
     merged = gallery.merge(first.person_id, second.person_id)
     assert merged.label == "first" and merged.metadata == {"keep": 1} and len(merged.views) == 3
     assert gallery.get(second.person_id) is None and gallery.page(0, 10)[1] == 1
-    assert [hit[0].person_id for hit in gallery.search(np.stack([a, b, c]), 1, 0.99)] == [first.person_id] * 3
+    hits = [found[0] for found in gallery.search(np.stack([a, b, c]), 1, 0.99)]
+    assert [(hit.person_id, hit.label) for hit in hits] == [(first.person_id, "first")] * 3 and len(gallery) == 1
     assert gallery.merge(first.person_id, second.person_id) is None
     with pytest.raises(ValueError, match="itself"):
         gallery.merge(first.person_id, first.person_id)
@@ -281,7 +282,8 @@ def test_deleting_views_and_merging_persons(uri):
     assert gallery.delete_view(first.person_id, views[0]) == (False, left)
     gallery.delete_view(first.person_id, views[1])
     assert gallery.delete_view(first.person_id, views[2]) == (True, None)  # the last view: the person is gone
-    assert gallery.get(first.person_id) is None and gallery.page(0, 10) == ([], 0)
+    assert gallery.get(first.person_id) is None and gallery.page(0, 10) == ([], 0) and len(gallery) == 0
+    assert gallery.search(np.stack([b, c]), 5, 0.0) == [[], []]
 
 
 def test_a_gallery_of_one_view_per_person_is_upgraded_in_place(uri):

@@ -12,10 +12,10 @@ from PIL import Image
 from reid.clients.cli import main as reid
 from reid.clients.client import ClientError, ReIDClient
 from reid.evaluation.datasets import load_mot_sequence
-from reid.evaluation.scoring import score_group
+from reid.evaluation.groups import score_group
 from reid.schemas import CompareResponse, GroupResponse
-from tools.hostile import encode, raw_exchange
-from tools.shared import DATA, first_and_last, sequence
+from reid_devtools.hostile import encode, raw_exchange
+from reid_devtools.shared import DATA, first_and_last, sequence
 
 # Measured 2026-11-26 on the hall's four frames (three people, two cameras) at the default
 # threshold: pairwise precision 1.0 and recall 1.0 (scripts/evaluate_group.py).

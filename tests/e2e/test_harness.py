@@ -5,8 +5,10 @@ import json
 import pytest
 
 from reid.evaluation.kinds import KINDS
-from tools.processes import run_script
-from tools.shared import DATA, SHARED
+from reid_devtools.processes import run_script
+from reid_devtools.shared import DATA, SHARED
+
+pytestmark = pytest.mark.slow  # every test reads the figures of one whole evaluation
 
 # End to end with the default models (Intel person-detection-0303 at 0.2 beside YOLOv8n INT8 for
 # the tall persons, person-reidentification-retail-0277 INT8 at its calibrated 0.33), measured

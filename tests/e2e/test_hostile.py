@@ -5,7 +5,6 @@ answering honest requests while it is attacked."""
 
 import io
 import json
-import time
 
 import httpx
 import numpy as np
@@ -17,8 +16,8 @@ from PIL import Image
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tools.attacks import Attack
-from tools.hostile import (
+from reid_devtools.attacks import Attack
+from reid_devtools.hostile import (
     cases,
     encode,
     files,
@@ -28,7 +27,7 @@ from tools.hostile import (
     raw_exchange,
     small_png,
 )
-from tools.processes import MemoryWatch, declared_memory_mb, serve_bentoml
+from reid_devtools.processes import MemoryWatch, declared_memory_mb, serve_bentoml
 
 CASES = cases()
 
@@ -47,7 +46,7 @@ def assert_refusal(status: int, body: bytes, retry_after: str | None) -> None:
 
 
 def honest_compare(server) -> httpx.Response:
-    from tools.shared import first_and_last, sequence
+    from reid_devtools.shared import first_and_last, sequence
 
     seq = sequence("MOT17-09-FRCNN")
     first, last = first_and_last(seq)
@@ -75,37 +74,45 @@ def test_a_body_shorter_than_its_content_length_is_refused(server):
     assert answer.startswith(b"HTTP/1.1 400") and b'"error"' in answer
 
 
+def closed(attack: Attack) -> int:
+    return sum(n for outcome, n in attack.outcomes.items() if outcome.startswith("closed within"))
+
+
 def test_slow_uploads_get_408_and_hold_no_one_up(server):
     with Attack.slow_uploads(server.url, connections=16) as attack:
-        time.sleep(1.5)
+        assert attack.wait(lambda a: a.busy == 16, timeout=10), "the slow uploads never all started"
         assert honest_compare(server).status_code == 200
-        time.sleep(1.0)
+        attack.wait(lambda a: a.outcomes["408"] >= 8, timeout=30)
     assert attack.outcomes["408"] >= 8, attack.outcomes
 
 
+@pytest.mark.slow
 def test_slowloris_connections_are_closed_after_the_header_deadline(server):
     with Attack.slowloris(server.url, connections=8) as attack:
+        assert attack.wait(lambda a: a.busy == 8, timeout=10), "the slowloris connections never all started"
         assert honest_compare(server).status_code == 200
-        time.sleep(13)  # the default REID_HEADER_TIMEOUT_S of 10, and a byte a second
-    closed = sum(n for outcome, n in attack.outcomes.items() if outcome.startswith("closed within"))
-    assert closed >= 8, attack.outcomes
+        # The default REID_HEADER_TIMEOUT_S is 10, and a byte comes every second.
+        attack.wait(lambda a: closed(a) >= 8, timeout=30)
+    assert closed(attack) >= 8, attack.outcomes
 
 
 def test_decoding_and_memory_bombs_starve_no_one_and_keep_memory_bounded(server):
     watch = MemoryWatch(server.processes())
     bombs = {"files": files(("a.png", png_at_pixel_cap(), "image/png"), ("b.jpg", jpeg_of_many_scans(), "image/jpeg"))}
     with Attack.uploads(server.url, bombs, connections=4) as attack:
-        time.sleep(1.0)
+        # Bombs refused already, and more on the way while the honest request is served.
+        assert attack.wait(lambda a: a.outcomes.total() >= 4, timeout=60), attack.outcomes
         assert honest_compare(server).status_code == 200
     peak_mb = watch.stop()["ReID#1"] / 2**20
     assert set(attack.outcomes) == {"413"}, attack.outcomes
     assert peak_mb < declared_memory_mb(), f"entry peak {peak_mb:.0f} MB"
 
 
+@pytest.mark.slow
 def test_concurrent_groups_of_large_images_keep_the_entry_within_its_declared_memory(server):
     """Eight /group of 16 crowded 1080p frames at once, as the in-flight limit lets in."""
-    from tools.load import group_burst
-    from tools.shared import DATA
+    from reid_devtools.load import group_burst
+    from reid_devtools.shared import DATA
 
     watch = MemoryWatch(server.processes())
     burst = group_burst(server.url, DATA, requests=8, clients=8)
@@ -145,6 +152,7 @@ def test_a_picture_too_thin_to_draw_is_refused(server):
     assert response.status_code == 400 and response.json()["field"] == "image1"
 
 
+@pytest.mark.slow
 def test_contradicting_settings_stop_the_start(model_store):
     """The wiring, once; each contradiction is a unit test (tests/unit/test_config.py)."""
     with pytest.raises(RuntimeError) as failed:

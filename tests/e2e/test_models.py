@@ -9,11 +9,11 @@ from reid.config import Settings
 from reid.core.boxes import crop
 from reid.core.images import read_rgb
 from reid.core.matching import cosine_similarity
-from reid.evaluation.scoring import assigned_identities
+from reid.evaluation.frames import assigned_identities
 from reid.models.detection import DetectorOptions, open_detector
 from reid.models.sources import DEFAULT_DETECTOR, detector_spec
 from reid.models.specs import DetectorSpec
-from tools.shared import MODELS, all_sequences, first_and_last
+from reid_devtools.shared import MODELS, all_sequences, first_and_last
 
 # Measured 2026-11-26 on visible (>= 0.5) persons of the first and last frames of the seven
 # sequences: Intel person-detection-0303 at its calibrated 0.2, 0.83; YOLOv8n INT8 at 640 and
@@ -129,8 +129,8 @@ def test_fast_jpeg_decoder_gives_the_plain_decoders_pixels_and_boxes(local_reid)
 def test_an_ultralytics_detector_runs_the_whole_compare(model_store, local_reid):
     """YOLO through ultralytics stays a first-class detector: imported by name, then the whole
     compare on a MOT17 pair."""
+    from reid.assembly import LocalReID
     from reid.models.importer import main as import_models
-    from reid.models.loading import LocalReID
 
     assert (
         import_models(
@@ -180,8 +180,8 @@ def test_the_default_detector_is_0303_with_yolov8n_for_the_tall_persons(local_re
 
 
 def test_one_detector_alone_when_asked(model_store):
+    from reid.assembly import LocalReID
     from reid.models.importer import main as import_models
-    from reid.models.loading import LocalReID
 
     arguments = ["--from", str(MODELS), "--only", "detector", "--large-person-detector", "none"]
     assert import_models([*arguments, "--detector-name", "person-detector-0303"]) == 0

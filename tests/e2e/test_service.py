@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from reid.core.boxes import box_iou
-from reid.evaluation.scoring import score_pair
+from reid.evaluation.frames import score_pair
 from reid.schemas import CompareResponse
-from tools.hostile import encode
-from tools.shared import first_and_last, sequence
+from reid_devtools.hostile import encode
+from reid_devtools.shared import first_and_last, sequence
 
 # Measured 2026-11-26 on MOT17-04 frames 1 and 8 (threshold 0.6): precision 1.0 (16 of 16
 # matches right), recall 1.0 of the 16 identities detected in both frames.
@@ -140,8 +140,24 @@ def test_server_keeps_serving_after_bad_input(server, mot_pair):
 
 def test_the_guard_is_outside_bentomls_middleware(model_store):
     import service
-    from reid.serving.guard import RequestGuard
+    from reid.serving.http.guard import RequestGuard
 
     app = service.ReID.to_asgi(is_main=True)
     assert isinstance(app, RequestGuard), "serve_entry_behind no longer wraps the entry's app"
     assert not isinstance(service.PersonDetector.to_asgi(is_main=False), RequestGuard)
+
+
+def test_each_upload_api_takes_exactly_the_fields_its_form_declares(model_store):
+    import service
+
+    forms = service.FORMS.by_path()
+    checked = 0
+    for api in service.ReID.apis.values():
+        if api.route in forms:
+            declared = forms[api.route]
+            assert set(api.input_spec.model_fields) == set(declared.names), api.route
+            for name in declared.names:
+                described = api.input_spec.model_json_schema()["properties"][name]["description"]
+                assert described == declared.fields[name].description, (api.route, name)
+            checked += 1
+    assert checked == len(forms) - 1  # the view's upload is a mounted route, documented from its form

@@ -4,18 +4,17 @@ import numpy as np
 import pytest
 
 from reid.core.pipeline import PairAnalysis, Persons, build_response
+from reid.evaluation.calibration import compare_episodes, episode_curves, threshold_for_precision
 from reid.evaluation.datasets import GroundTruth
-from reid.evaluation.scoring import (
+from reid.evaluation.frames import (
     assigned_identities,
     best_identities,
-    compare_episodes,
-    episode_curves,
+    detection_counts,
     frame_pairs,
-    retrieval_metrics,
     score_pair,
-    threshold_for_precision,
     total,
 )
+from reid.evaluation.retrieval import retrieval_metrics
 from reid.schemas import ModelTags
 
 
@@ -130,8 +129,6 @@ def test_a_person_the_detector_missed_is_a_miss_end_to_end():
 def test_detections_on_ignored_people_count_neither_way():
     frame = GroundTruth(np.array([1]), np.array([[0.0, 0, 10, 30]]), np.ones(1), ignored=np.array([[50.0, 0, 60, 30]]))
     boxes = np.array([[0, 0, 10, 30], [50, 0, 60, 30], [80, 0, 90, 30]], float)
-    from reid.evaluation.scoring import detection_counts
-
     assert detection_counts(boxes, frame) == (2, 1)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from reid.gallery.vectors import VectorIndex
-from reid.serving.gallery import parse_bbox, parse_label, parse_metadata, parse_top_k
+from reid.serving.fields import parse_bbox, parse_label, parse_metadata, parse_top_k
 
 
 def test_search_is_best_first_above_the_threshold_and_forgets_removed_keys():

@@ -6,11 +6,14 @@ import json
 import httpx
 import pytest
 
-from reid.serving.guard import RequestGuard, UploadForm, UploadLimits, optional_unit_interval
+from reid.serving.fields import optional_unit_interval
+from reid.serving.http.body import UploadLimits
+from reid.serving.http.forms import FileField, TextField, UploadForm
+from reid.serving.http.guard import RequestGuard
 
 pytestmark = pytest.mark.anyio
 
-FORM = UploadForm(file_fields=("image1", "image2"), text_fields={"threshold": optional_unit_interval})
+FORM = UploadForm({"image1": FileField(), "image2": FileField(), "threshold": TextField(optional_unit_interval)})
 LIMITS = UploadLimits(max_bytes=10_000, timeout_s=5.0, min_rate=1_000, memory=1_000_000)
 
 
@@ -153,7 +156,7 @@ async def test_the_form_checks_each_file_and_only_files():
         if not data.startswith((b"\xff\xd8", b"\x89PNG")):
             raise UnsupportedImage("not a JPEG or PNG image", field=field)
 
-    form = UploadForm(file_fields=FORM.file_fields, text_fields=FORM.text_fields, check_file=check_file)
+    form = UploadForm(FORM.fields, check_file=check_file)
     content, content_type = body(*GOOD)
     guard = RequestGuard(echo, forms={"/compare": form}, limits=LIMITS)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=guard), base_url="http://test") as http:
@@ -318,7 +321,7 @@ async def test_requests_over_the_in_flight_limit_get_503_with_retry_after():
         assert again.status_code == 200
 
 
-GROUP = UploadForm(("images",), repeated={"images": (2, 3)}, max_bytes=300)
+GROUP = UploadForm({"images": FileField(counts=(2, 3))}, max_bytes=300)
 
 
 async def test_a_repeated_file_field_is_counted_and_its_files_are_named_by_place():
@@ -327,7 +330,7 @@ async def test_a_repeated_file_field_is_counted_and_its_files_are_named_by_place
     def check(field: str, data: bytes) -> None:
         seen.append(field)
 
-    form = UploadForm(("images",), repeated={"images": (2, 3)}, check_file=check)
+    form = UploadForm({"images": FileField(counts=(2, 3))}, check_file=check)
     async with client(forms={"/group": form}) as http:
 
         async def send(count: int) -> httpx.Response:
@@ -353,7 +356,7 @@ def mounted(*routes) -> dict:
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
-    from reid.serving.guard import route_methods
+    from reid.serving.http.routing import route_methods
 
     app = Starlette(routes=[Mount("/things", app=Starlette(routes=list(routes)))])
     return {"app": app, "mounts": frozenset({"/things"}), "methods": route_methods(app)}
@@ -363,7 +366,7 @@ async def test_a_mounted_apps_routes_sit_behind_the_key_and_wrong_methods_get_40
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from reid.serving.guard import MAX_MANAGED_BODY
+    from reid.serving.http.guard import MAX_MANAGED_BODY
 
     async def listing(request):
         body = (await request.body()).decode()
@@ -409,7 +412,7 @@ def recursive_json(text: str) -> object:
 async def test_any_failure_while_checking_an_upload_is_a_refusal_that_gives_its_budget_back(
     content_type, content, words
 ):
-    form = UploadForm(("image1", "image2"), {"threshold": recursive_json})
+    form = UploadForm({"image1": FileField(), "image2": FileField(), "threshold": TextField(recursive_json)})
     if content is None:
         content, content_type = body(*GOOD[:2], ("threshold", None, deep(3_000)))
     limits = UploadLimits(max_bytes=300_000, timeout_s=5, min_rate=1_000, memory=2 * 300_000)
@@ -441,7 +444,7 @@ def test_the_known_route_check_never_raises_on_names_the_file_system_refuses(tmp
     from starlette.routing import Mount
     from starlette.staticfiles import StaticFiles
 
-    from reid.serving.guard import known_route
+    from reid.serving.http.routing import known_route
 
     (tmp_path / "page.html").write_text("hi")
     app = Starlette(routes=[Mount("/static_content", app=StaticFiles(directory=tmp_path))])
@@ -514,19 +517,19 @@ async def test_invalid_utf8_in_a_text_field_is_a_400():
 
 
 async def test_a_request_header_the_form_reads_is_checked_and_given_once():
-    from reid.serving.guard import REQUEST_HEADERS
+    from reid.serving.http.forms import checked_form
 
     seen = []
 
     async def app(scope, receive, send):
-        seen.append(dict(REQUEST_HEADERS.get()))
+        seen.append(dict(checked_form(scope).headers))
         await echo(scope, receive, send)
 
     def check(value: bytes | None) -> None:
         if value is not None and not value.isalnum():
             raise ValueError("bad key")
 
-    form = UploadForm(("image1", "image2"), headers={b"idempotency-key": check})
+    form = UploadForm({"image1": FileField(), "image2": FileField()}, headers={b"idempotency-key": check})
     content, content_type = body(*GOOD[:2])
     async with client(app=app, forms={"/compare": form}) as http:
         ok = await http.post(
@@ -541,13 +544,14 @@ async def test_a_form_on_a_path_with_parameters_is_checked_and_its_files_reach_t
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from reid.serving.guard import FORM_FILES, FORM_VALUES
+    from reid.serving.http.forms import checked_form
 
     async def upload(request):
-        files = {name: bytes(data).decode() for name, data in FORM_FILES.get().items()}
-        return JSONResponse({"item": request.path_params["item"], "files": files, "values": dict(FORM_VALUES.get())})
+        form = checked_form(request.scope)
+        files = {name: bytes(data).decode() for name, data in form.files.items()}
+        return JSONResponse({"item": request.path_params["item"], "files": files, "values": dict(form.values)})
 
-    form = UploadForm(file_fields=("image",), text_fields={"threshold": optional_unit_interval})
+    form = UploadForm({"image": FileField(), "threshold": TextField(optional_unit_interval)})
     routes = [Route("/items/{item}/views", upload, methods=["POST"])]
     async with client(forms={"/things/items/{item}/views": form}, **mounted(*routes)) as http:
         content, content_type = body(("image", "a.jpg", b"picture"), ("threshold", None, b"0.25"))

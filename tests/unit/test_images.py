@@ -6,8 +6,8 @@ from PIL import Image
 
 from reid.core.images import decode_image
 from reid.errors import BadImage, TooLarge, UnsupportedImage
-from tools.hostile import encode, png_header_only
-from tools.samples import gradient, jpeg_with_orientation
+from reid_devtools.hostile import encode, png_header_only
+from reid_devtools.samples import gradient, jpeg_with_orientation
 
 LIMITS = dict(max_bytes=5_000_000, max_pixels=4_000_000)
 

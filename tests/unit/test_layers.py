@@ -1,5 +1,5 @@
-"""The folders are the architecture's layers: the computing core needs neither BentoML nor the
-model runtimes, and no layer reaches up into one above it."""
+"""The folders (and ``reid/assembly.py``) are the architecture's layers: the computing core needs
+neither BentoML nor the model runtimes, and no layer reaches up into one above it."""
 
 import ast
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.shared import ROOT
+from reid_devtools.shared import ROOT
 
 PACKAGE = ROOT / "reid"
 # Who may import whom, inside reid: a layer imports itself and the ones listed.
@@ -17,9 +17,16 @@ LAYERS = {
     "gallery": {"core", "gallery"},
     "evaluation": {"core", "evaluation"},
     "models": {"core", "evaluation", "models"},
-    "serving": {"core", "gallery", "models", "serving"},
-    "clients": {"core", "gallery", "models", "clients", "serving"},
+    "assembly": {"core", "models", "assembly"},
+    "serving": {"core", "gallery", "models", "assembly", "serving"},
+    "clients": {"core", "gallery", "models", "assembly", "clients", "serving"},
 }
+
+
+def layer_modules(layer: str) -> list[Path]:
+    """The modules of a layer: its folder's, or the one module it is."""
+    module = PACKAGE / f"{layer}.py"
+    return [module] if module.exists() else sorted((PACKAGE / layer).rglob("*.py"))
 
 
 def reid_imports(path: Path) -> set[str]:
@@ -35,9 +42,18 @@ def reid_imports(path: Path) -> set[str]:
 @pytest.mark.parametrize("layer", sorted(LAYERS))
 def test_a_layer_imports_only_itself_and_the_layers_below(layer):
     contract = {"config", "errors", "schemas", "private"}
-    for module in (PACKAGE / layer).glob("*.py"):
+    modules = layer_modules(layer)
+    assert modules, f"no modules in reid/{layer}"
+    for module in modules:
         reaching = reid_imports(module) - contract - LAYERS[layer]
         assert not reaching, f"{module.relative_to(ROOT)} imports reid.{', reid.'.join(sorted(reaching))}"
+
+
+def test_the_serving_side_is_in_small_rooms_each_saying_first_what_it_owns():
+    for module in layer_modules("serving"):
+        text = module.read_text()
+        assert len(text.splitlines()) <= 300, f"{module.relative_to(ROOT)}: over 300 lines"
+        assert ast.get_docstring(ast.parse(text)), f"{module.relative_to(ROOT)} does not open with what it owns"
 
 
 def test_the_core_runs_without_bentoml_or_a_model_runtime():

@@ -7,10 +7,19 @@ import tomllib
 import pytest
 
 from reid.models import specs
-from tools.shared import ROOT
+from reid_devtools.shared import ROOT
 
 LOCKS = ROOT / "requirements"
-DEV_TOOLS = {"pytest", "pytest-timeout", "hypothesis", "ruff", "mypy", "schemathesis", "kubernetes-validate"}
+DEV_TOOLS = {
+    "pytest",
+    "pytest-timeout",
+    "hypothesis",
+    "ruff",
+    "mypy",
+    "schemathesis",
+    "kubernetes-validate",
+    "selenium",
+}
 TORCH = {"torch", "torchvision", "torchreid", "ultralytics-opencv-headless", "onnxruntime", "onnx"}
 
 

@@ -1,4 +1,4 @@
-"""tools/processes.py stops every process a server started, wherever its workers are: in process
+"""reid_devtools/processes.py stops every process a server started, wherever its workers are: in process
 groups and sessions of their own (as BentoML's arbiter starts them), or orphaned by the arbiter."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from tools.processes import ServerProcess, alive, free_port, leftover_processes
+from reid_devtools.processes import ServerProcess, alive, free_port, leftover_processes
 
 # An arbiter as circus is one: it serves /readyz and starts its workers with os.setsid; each
 # worker starts a child of its own, and one also a daemon (a grandchild orphaned at once).

@@ -115,7 +115,7 @@ def light_compare_ms(url: str, count: int = 10) -> float:
     import httpx
     import numpy as np
 
-    from tools.shared import hall_pair
+    from reid_devtools.shared import hall_pair
 
     pair = hall_pair()
     times = []

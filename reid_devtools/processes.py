@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,7 +30,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STARTUP_FAILED = "Application startup failed"
+# A service that failed to start: its app's start-up raised (Starlette's words), or its worker
+# died of an exception before it served (the traceback passes through BentoML's worker main).
+STARTUP_FAILED = re.compile(
+    r"Application startup failed|_bentoml_impl/worker/service\.py\", line \d+, in main$", re.MULTILINE
+)
 # Each server's processes carry ``TREE_MARK=<token>`` in their environment.
 TREE_MARK = "REID_PROCESS_TREE"
 
@@ -196,7 +201,7 @@ class ServerProcess:
             self.tree(scan=False)
             if self.process.poll() is not None:
                 raise RuntimeError(f"{command[0]} exited with {self.process.returncode}:\n{self.log_tail()}")
-            if STARTUP_FAILED in self.log_path.read_text(errors="replace"):
+            if STARTUP_FAILED.search(self.log_path.read_text(errors="replace")):
                 # BentoML restarts a worker that failed to start, forever: give up at once.
                 raise RuntimeError(f"a service failed to start:\n{self.log_tail(200)}")
             try:

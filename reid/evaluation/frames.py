@@ -1,4 +1,6 @@
-"""Scoring answers against ground truth: detections to labelled boxes, matches to identities."""
+"""Scoring answers on labelled frames: the detector's boxes against the labelled persons, and a
+``/compare`` answer's matches against their identities (precision, recall, F1 of a pair of frames
+and over many pairs), and which frames of a sequence to pair."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import numpy as np
 from reid.core.boxes import box_iou
 from reid.core.matching import match
 from reid.evaluation.datasets import GroundTruth
-from reid.schemas import CompareResponse, GroupResponse
+from reid.schemas import CompareResponse
 
 MIN_IOU = 0.5
 MIN_VISIBILITY = 0.5
@@ -158,173 +160,8 @@ def total(scores: list[PairScore]) -> dict[str, float]:
     }
 
 
-def retrieval_metrics(
-    similarity: np.ndarray,
-    query_ids: np.ndarray,
-    query_cams: np.ndarray,
-    gallery_ids: np.ndarray,
-    gallery_cams: np.ndarray,
-) -> dict[str, float]:
-    """Rank-1, rank-5 and mAP of ``(Q, G)`` query-to-gallery similarities, standard protocol.
-
-    For each query, gallery entries of the same identity seen by the same camera are left out;
-    queries left with no entry of their identity are not scored (``queries`` counts the rest).
-    """
-    hits1, hits5, precisions = [], [], []
-    for q in range(len(query_ids)):
-        keep = ~((gallery_ids == query_ids[q]) & (gallery_cams == query_cams[q]))
-        relevant = (gallery_ids[keep] == query_ids[q])[np.argsort(-similarity[q, keep], kind="stable")]
-        if not relevant.any():
-            continue
-        hits1.append(relevant[:1].any())
-        hits5.append(relevant[:5].any())
-        ranks = np.flatnonzero(relevant) + 1
-        precisions.append(np.mean(np.arange(1, len(ranks) + 1) / ranks))
-    if not precisions:
-        return {"rank1": float("nan"), "rank5": float("nan"), "mAP": float("nan"), "queries": 0}
-    return {
-        "rank1": float(np.mean(hits1)),
-        "rank5": float(np.mean(hits5)),
-        "mAP": float(np.mean(precisions)),
-        "queries": len(precisions),
-    }
-
-
-@dataclass(frozen=True)
-class GroupScore:
-    """Counts of the "same person" relation over all person pairs of one grouped set of frames."""
-
-    linked: int  # pairs of persons of different images put in one identity, at least one box on a labelled person
-    correct: int  # of those, both boxes on the same labelled person
-    present: int  # pairs (frame a, frame b) of one labelled person at least half visible in both
-    found: int  # of those, linked (a person the detector missed is a miss)
-
-
-def score_group(answer: GroupResponse, truths: list[GroundTruth]) -> GroupScore:
-    """Score one ``/group`` answer on its labelled frames (``truths`` in upload order), end to end.
-
-    A linked pair is right when both boxes' best-IoU identities (IoU >= 0.5) agree, wrong when
-    they differ or only one box is on a labelled person, unscored when neither is. Recall is over
-    every pair of frames in which a labelled person is at least half visible in both.
-    """
-    best, assigned = [], []
-    for image, truth in zip(answer.images, truths, strict=True):
-        boxes = np.array([p.bbox for p in image.persons], dtype=np.float64).reshape(-1, 4)
-        best.append(best_identities(boxes, truth))
-        assigned.append(assigned_identities(boxes, truth.visible(MIN_VISIBILITY)))
-    linked = correct = 0
-    found: set[tuple[int, int, int]] = set()  # (labelled id, image a, image b)
-    for identity in answer.identities:
-        for k, first in enumerate(identity.members):
-            for second in identity.members[k + 1 :]:
-                a = best[first.image_index][first.person_index]
-                b = best[second.image_index][second.person_index]
-                if a < 0 and b < 0:
-                    continue
-                linked += 1
-                correct += int(a == b)
-                same = assigned[first.image_index][first.person_index]
-                if same >= 0 and same == assigned[second.image_index][second.person_index]:
-                    found.add((int(same), first.image_index, second.image_index))
-    visible = [set(truth.visible(MIN_VISIBILITY).ids.tolist()) for truth in truths]
-    present = sum(len(visible[a] & visible[b]) for a in range(len(truths)) for b in range(a + 1, len(truths)))
-    return GroupScore(linked=linked, correct=correct, present=present, found=len(found))
-
-
-def group_total(scores: list[GroupScore]) -> dict[str, float]:
-    """Micro-averaged pairwise precision, recall and F1 over many groups."""
-    present = sum(s.present for s in scores)
-    precision = ratio(sum(s.correct for s in scores), sum(s.linked for s in scores))
-    recall = ratio(sum(s.found for s in scores), present)
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1(precision, recall),
-        "groups": len(scores),
-        "present": present,
-    }
-
-
 def frame_pairs(frames: list[int], spread: int = 4) -> list[tuple[int, int]]:
     """Pairs of frames to compare: up to ``spread`` frames evenly apart (first and last
     included), every pair of them."""
     picks = sorted({int(i) for i in np.linspace(0, len(frames) - 1, min(spread, len(frames))).round()})
     return [(frames[a], frames[b]) for k, a in enumerate(picks) for b in picks[k + 1 :]]
-
-
-@dataclass(frozen=True)
-class Episode:
-    """Two simulated images of crops from two cameras: some persons in both, some in one."""
-
-    first: np.ndarray  # (n1,) indices of crops seen by one camera
-    second: np.ndarray  # (n2,) indices of crops seen by another camera
-
-
-def compare_episodes(
-    ids: np.ndarray, cams: np.ndarray, count: int = 1000, most_shared: int = 8, most_alone: int = 4, seed: int = 0
-) -> list[Episode]:
-    """Random compares built from labelled crops, as the service sees them: two cameras, 1 to
-    ``most_shared`` persons in both images and 0 to ``most_alone`` more in each image alone,
-    one crop per person, persons of a crop set never repeated within an image."""
-    rng = np.random.default_rng(seed)
-    cameras = np.unique(cams)
-    by_camera = {
-        cam: {person: np.flatnonzero((ids == person) & (cams == cam)) for person in np.unique(ids[cams == cam])}
-        for cam in cameras
-    }
-    episodes: list[Episode] = []
-    while len(episodes) < count:
-        cam1, cam2 = rng.choice(cameras, 2, replace=False)
-        both = sorted(set(by_camera[cam1]) & set(by_camera[cam2]))
-        if not both:
-            continue
-        people = rng.permutation(both)
-        shared = people[: rng.integers(1, min(most_shared, len(people)) + 1)]
-        rest = [p for p in people if p not in set(shared)]
-        alone1 = rest[: rng.integers(0, most_alone + 1)]
-        alone2 = rest[len(alone1) : len(alone1) + rng.integers(0, most_alone + 1)]
-
-        def pick(persons, cam) -> np.ndarray:
-            return np.array([rng.choice(by_camera[cam][p]) for p in persons], dtype=np.int64)
-
-        episodes.append(Episode(pick([*shared, *alone1], cam1), pick([*shared, *alone2], cam2)))
-    return episodes
-
-
-def episode_curves(
-    similarity: np.ndarray, ids: np.ndarray, episodes: list[Episode], thresholds: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Match precision, recall and F1 of one-to-one matching (as ``/compare`` does) over the
-    episodes, each ``(T,)`` for the ``(T,)`` thresholds: a match is right when both crops show
-    the same person; every person in both images should be matched. ``similarity`` is
-    ``(N, N)`` over all crops."""
-    counts = np.zeros((len(thresholds), 3))  # right, wrong, persons in both
-    for episode in episodes:
-        block = similarity[np.ix_(episode.first, episode.second)]
-        same = ids[episode.first][:, None] == ids[episode.second][None, :]
-        for k, threshold in enumerate(thresholds):
-            pairs = match(block, float(threshold))
-            hits = int(same[pairs.rows, pairs.cols].sum())
-            counts[k] += (hits, len(pairs.rows) - hits, int(same.sum()))
-    right, wrong, present = counts.T
-    return curves(right, right + wrong, present)
-
-
-def curves(right: np.ndarray, matches: np.ndarray, present: np.ndarray) -> dict[str, np.ndarray]:
-    """Precision, recall and F1 from counts of right matches, all matches and persons to match."""
-    precision = np.divide(right, matches, out=np.ones_like(right, dtype=np.float64), where=matches > 0)
-    recall = np.divide(right, present, out=np.ones_like(right, dtype=np.float64), where=present > 0)
-    f1 = np.divide(
-        2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=precision + recall > 0
-    )
-    return {"precision": precision, "recall": recall, "f1": f1}
-
-
-def threshold_for_precision(thresholds: np.ndarray, precision: np.ndarray, target: float) -> float:
-    """The lowest of the ascending ``thresholds`` from which on ``precision`` stays at least
-    ``target``: the most matches at that share of right ones. The highest threshold when none
-    reaches it."""
-    below = np.flatnonzero(precision < target)
-    if len(below) == 0:
-        return float(thresholds[0])
-    return float(thresholds[min(below[-1] + 1, len(thresholds) - 1)])

@@ -1,6 +1,6 @@
 """The service's OCI image (scripts/container.sh) run with podman, for its tests and benchmark.
 
-A container runs in the foreground of a :class:`~tools.processes.ServerProcess` (``podman run``
+A container runs in the foreground of a :class:`~reid_devtools.processes.ServerProcess` (``podman run``
 on the host's network, the recipe of ../shared/CONTAINERS.md), so it is waited on, logged and
 stopped like any other server; the container itself is removed by name afterwards.
 """
@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from tools.processes import ROOT, ServerProcess, free_port
+from reid_devtools.processes import ROOT, ServerProcess, free_port
 
 CONTAINERS_CONF = ROOT / "deploy" / "container" / "containers.conf"
 

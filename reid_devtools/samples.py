@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from tools.hostile import encode
+from reid_devtools.hostile import encode
 
 
 def gradient(width: int = 64, height: int = 48) -> np.ndarray:

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tools.processes import LeftoverProcessError, free_port, kill_all, name_of, remember, wait_gone
+from reid_devtools.processes import LeftoverProcessError, free_port, kill_all, name_of, remember, wait_gone
 
 
 def postgres_binaries() -> Path | None:

@@ -12,7 +12,7 @@ script would run it:
 - embedder: a torchreid ``.pth`` through torchreid's ``FeatureExtractor``; an OpenVINO IR
   (Intel's) through OpenVINO, one crop per call, with OpenVINO's default settings.
 
-    PLAIN_DETECTOR=... PLAIN_EMBEDDER=... uvicorn tools.plain_pipeline:app --port 3001
+    PLAIN_DETECTOR=... PLAIN_EMBEDDER=... uvicorn reid_devtools.plain_pipeline:app --port 3001
 """
 
 from __future__ import annotations

@@ -254,7 +254,7 @@ def front_door_cases(photo: bytes, padding: int = 4 * 2**20) -> list[tuple[str, 
 
 def raw_exchange(url: str, request: bytes) -> bytes:
     """Send ``request`` bytes as they are (lying headers included) and read the whole answer."""
-    from tools.attacks import connect
+    from reid_devtools.attacks import connect
 
     answer = b""
     with connect(url) as connection:

@@ -10,6 +10,7 @@ server until stopped. Used by scripts/attack.py, scripts/soak.py and the tests.
 from __future__ import annotations
 
 import random
+import select
 import socket
 import threading
 import time
@@ -20,11 +21,13 @@ from urllib.parse import urlsplit
 
 class Attack:
     """``connections`` threads each running ``one(url, stop) -> outcome`` again and again until
-    stopped; ``outcomes`` counts what they got."""
+    stopped; ``outcomes`` counts what they got, ``busy`` how many are inside ``one`` now (for
+    the trickling attacks: how many connections are held open)."""
 
     def __init__(self, url: str, one: Callable[[str, threading.Event], str], connections: int) -> None:
         self.url = url
         self.outcomes: Counter[str] = Counter()
+        self.busy = 0
         self._one = one
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -32,9 +35,25 @@ class Attack:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            outcome = self._one(self.url, self._stop)
+            with self._lock:
+                self.busy += 1
+            try:
+                outcome = self._one(self.url, self._stop)
+            finally:
+                with self._lock:
+                    self.busy -= 1
             with self._lock:
                 self.outcomes[outcome] += 1
+
+    def wait(self, condition: Callable[[Attack], bool], timeout: float) -> bool:
+        """Whether ``condition(self)`` came true within ``timeout`` seconds (polled)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                met = condition(self)
+            if met or time.monotonic() >= deadline:
+                return met
+            time.sleep(0.02)
 
     def __enter__(self) -> Attack:
         for thread in self._threads:
@@ -91,21 +110,17 @@ def _trickle_body(url: str, stop: threading.Event, interval: float) -> str:
     )
     with connect(url) as connection:
         connection.sendall(head)
-        connection.setblocking(False)
         while not stop.is_set():
             try:
                 connection.send(b"-")
-            except BlockingIOError:
-                pass
             except OSError:
                 return "closed"
-            try:
-                answer = connection.recv(4096)
+            if _answered(connection, stop, interval):
+                try:
+                    answer = connection.recv(4096)
+                except OSError:
+                    return "closed"
                 return answer.split(b" ", 2)[1].decode() if answer.startswith(b"HTTP/") else "closed"
-            except BlockingIOError:
-                time.sleep(interval)
-            except OSError:
-                return "closed"
     return "stopped"
 
 
@@ -120,8 +135,27 @@ def _trickle_head(url: str, stop: threading.Event, interval: float) -> str:
                 connection.sendall(bytes([byte]))
             except OSError:
                 return f"closed within {_bucket(time.monotonic() - started)}"
-            time.sleep(interval)
+            # Whatever the server says is not read; its closing the connection ends the attack at once.
+            if _answered(connection, stop, interval) and _closed(connection):
+                return f"closed within {_bucket(time.monotonic() - started)}"
         return _status(connection)
+
+
+def _answered(connection: socket.socket, stop: threading.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` (less once stopped) for the server to send or close: whether it did."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+        if select.select([connection], [], [], min(left, 0.1))[0]:
+            return True
+    return False
+
+
+def _closed(connection: socket.socket) -> bool:
+    """Whether the server closed ``connection`` (what it sent before is read and dropped)."""
+    try:
+        return connection.recv(65536) == b""
+    except OSError:
+        return True
 
 
 def _bucket(seconds: float) -> str:
