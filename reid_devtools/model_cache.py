@@ -15,7 +15,7 @@ Nothing a test run does reaches the cache: each run copies the models into a sto
 folder beside its place and renamed into it once complete, so an interrupted build leaves no
 entry; its files are read-only and checked against their recorded sha256 before each copy, and
 one that differs is built again. Two runs that build at once take turns (a file lock): the
-second finds the first's entry.
+second finds the first's entry. Each build removes the entries no run used for 30 days.
 
     python -m reid_devtools.model_cache STAGING ARGS...   # what a build runs: the import, then its record
 """
@@ -35,6 +35,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,7 @@ PACKAGE = ROOT / "reid"
 LAYOUT = 2  # of an entry: bump when what is kept, or how, changes
 MANIFEST = "manifest.json"
 RAN = "ran.json"
+UNUSED_DAYS = 30  # an entry not used for this long is removed at the next build
 
 
 def cache_root() -> Path:
@@ -93,9 +95,21 @@ def import_cached(arguments: list[str], reads: list[Path], home: Path) -> str:
             if not current(entry):  # another run may have built it meanwhile
                 build(entry, arguments)
                 how = f"imported now, kept in {entry}"
+        prune(entry.parent)
     # Plain copies: writable, and no link back into the cache.
     shutil.copytree(entry / "home" / "models", home / "models", dirs_exist_ok=True, copy_function=shutil.copyfile)
+    os.utime(entry)  # last used now (see prune)
     return how
+
+
+def prune(root: Path, unused_days: float = UNUSED_DAYS) -> None:
+    """Remove the entries (of other models, arguments or code) not used for ``unused_days``."""
+    for entry in root.iterdir():
+        with contextlib.suppress(FileNotFoundError):  # removed meanwhile by another run
+            unused = time.time() - entry.stat().st_mtime > unused_days * 86400
+            if entry.is_dir() and not entry.name.startswith(".") and unused:
+                with build_lock(entry):
+                    remove(entry)
 
 
 def current(entry: Path) -> bool:
@@ -187,12 +201,17 @@ def read_only(folder: Path) -> None:
 
 
 def replace(staging: Path, entry: Path) -> None:
-    """Rename ``staging`` to ``entry``; a stale ``entry`` is first renamed away, then removed."""
+    """Rename ``staging`` to ``entry``, a stale ``entry`` removed first."""
+    remove(entry)
+    staging.rename(entry)
+
+
+def remove(entry: Path) -> None:
+    """Rename ``entry`` away (at once: no reader finds half of it), then remove it."""
+    stale = entry.with_name(f".{entry.name}-stale-{uuid.uuid4().hex}")
     with contextlib.suppress(FileNotFoundError):
-        stale = entry.with_name(f".{entry.name}-stale-{uuid.uuid4().hex}")
         entry.rename(stale)
         shutil.rmtree(stale, ignore_errors=True)
-    staging.rename(entry)
 
 
 def main(argv: list[str]) -> int:

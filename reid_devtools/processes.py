@@ -401,25 +401,52 @@ class MemoryWatch:
         return self.peak
 
 
-def run_script(name: str, args: list[str], timeout: float = 1800) -> subprocess.CompletedProcess:
-    """``python scripts/<name>.py ARGS`` of this project, as a user would run it; its output
-    captured, a failure raised with it. Past ``timeout`` (or interrupted) the script gets SIGTERM
-    first, so that it stops the servers it started, and SIGKILL a minute later."""
-    command = [sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args]
-    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except BaseException:
-            process.terminate()
+class Script:
+    """``python scripts/<name>.py ARGS`` of this project, started as a user would run it, in the
+    background: its output goes to files (a pipe left unread would stall it), :meth:`result`
+    waits for it."""
+
+    def __init__(self, name: str, args: list[str]) -> None:
+        self.command = [sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args]
+        self._output = (tempfile.TemporaryFile(), tempfile.TemporaryFile())
+        self.process = subprocess.Popen(self.command, cwd=ROOT, stdout=self._output[0], stderr=self._output[1])
+        self._done: subprocess.CompletedProcess | None = None
+
+    def result(self, timeout: float = 1800) -> subprocess.CompletedProcess:
+        """Its output once it has ended, a failure raised with it. Past ``timeout`` (or
+        interrupted) it is stopped (:meth:`stop`)."""
+        if self._done is None:
             try:
-                process.communicate(timeout=60)
+                self.process.wait(timeout=timeout)
+            except BaseException:
+                self.stop()
+                raise
+            stdout, stderr = (self._read(file) for file in self._output)
+            self._done = subprocess.CompletedProcess(self.command, self.process.returncode, stdout, stderr)
+        if self._done.returncode != 0:
+            raise RuntimeError(
+                f"{' '.join(self.command)} exited with {self._done.returncode}:\n"
+                f"{self._done.stdout[-3000:]}\n{self._done.stderr[-3000:]}"
+            )
+        return self._done
+
+    def stop(self) -> None:
+        """SIGTERM first, so that it stops the servers it started; SIGKILL a minute later."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.communicate()
-            raise
-    done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(command)} exited with {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        )
-    return done
+                self.process.kill()
+                self.process.wait()
+
+    @staticmethod
+    def _read(file) -> str:
+        file.seek(0)
+        return file.read().decode(errors="replace")
+
+
+def run_script(name: str, args: list[str], timeout: float = 1800) -> subprocess.CompletedProcess:
+    """``python scripts/<name>.py ARGS`` of this project, as a user would run it: :class:`Script`,
+    waited for."""
+    return Script(name, args).result(timeout)

@@ -66,7 +66,7 @@ def kill_mid_call(url: str, service: str, pid: int, timeout: float = 60) -> floa
 
 @pytest.mark.slow
 @pytest.mark.parametrize("victim", ["PersonEmbedder", "PersonDetector"])
-def test_killed_worker_gives_503_in_flight_then_the_service_recovers(fragile_server, victim):
+def test_a_request_in_flight_when_a_worker_dies_is_answered_then_the_service_recovers(fragile_server, victim):
     pairs = mot17_pairs(DATA)
     pid = fragile_server.processes()[f"{victim}#1"]
     # (status or transport error, sent, answered, Retry-After), times by time.monotonic().
@@ -103,7 +103,10 @@ def test_killed_worker_gives_503_in_flight_then_the_service_recovers(fragile_ser
     assert all(answered - sent < TIMEOUT_S + 10 for _, sent, answered, _ in outcomes), outcomes
     assert all(retry == "1" for status, _, _, retry in outcomes if status == 503), outcomes
     in_flight = [status for status, sent, answered, _ in outcomes if sent < killed[0] < answered]
-    assert 503 in in_flight, f"in flight when {victim} died: {in_flight}; all: {outcomes}"
+    # Requests were in flight when the worker died, and each got an answer: the call it waited on
+    # is sent again (reid.serving.remote: detection and embedding are pure) and answered by the
+    # restarted worker, or the request is refused 503 with Retry-After; never a 500, never a hang.
+    assert in_flight and set(in_flight) <= {200, 503}, f"in flight when {victim} died: {in_flight}; all: {outcomes}"
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

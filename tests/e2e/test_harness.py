@@ -6,7 +6,7 @@ import pytest
 
 from reid.evaluation.kinds import KINDS
 from reid_devtools.processes import run_script
-from reid_devtools.shared import DATA, SHARED
+from reid_devtools.shared import DATA
 
 pytestmark = pytest.mark.slow  # every test reads the figures of one whole evaluation
 
@@ -33,18 +33,12 @@ CEILINGS = {("scenes", "crowded-frontal", "merged_rate"): 0.08}
 
 
 @pytest.fixture(scope="module")
-def figures(model_store, tmp_path_factory):
-    out = tmp_path_factory.mktemp("eval") / "eval.json"
-    plot = out.with_suffix(".png")
-    args = ["--json", str(out), "--plot", str(plot)]
-    for name in ("pku-reid-val", "duke-crops"):
-        args += ["--crops", str(DATA / name)]
-    for name in ("mot17", "two-camera-hall"):
-        args += ["--scenes", str(DATA / name)]
-    args += ["--kinds", str(SHARED)]
-    run_script("evaluate", args)
-    assert plot.stat().st_size > 10_000
-    return json.loads(out.read_text())["variants"][0]
+def figures(evaluation):
+    """The evaluation's figures (started early in the background: tests/e2e/conftest.py)."""
+    script, report = evaluation
+    script.result()
+    assert report.with_suffix(".png").stat().st_size > 10_000
+    return json.loads(report.read_text())["variants"][0]
 
 
 @pytest.mark.parametrize("key", FLOORS, ids=["/".join(k) for k in FLOORS])

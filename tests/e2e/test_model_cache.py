@@ -1,14 +1,17 @@
 """The import kept between test runs (reid_devtools/model_cache.py): what each run's store is copied from."""
 
 import json
+import os
 import shutil
 import stat
+import time
 
 from reid_devtools.model_cache import (
     MANIFEST,
     cache_root,
     current,
     entry_key,
+    prune,
     read_only,
     replace,
     sha256_tree,
@@ -75,3 +78,12 @@ def test_the_key_follows_the_arguments_and_every_file_read(tmp_path):
     assert entry_key(["--from", "y"], [tmp_path / "models"]) != first
     (tmp_path / "models" / "a.xml").write_text("<net />")
     assert entry_key(["--from", "x"], [tmp_path / "models"]) != first
+
+
+def test_entries_unused_for_a_month_are_pruned(tmp_path):
+    old, used = tmp_path / "old", tmp_path / "used"
+    for entry in (old, used):
+        (entry / "home" / "models").mkdir(parents=True)
+    os.utime(old, (time.time() - 31 * 86400,) * 2)
+    prune(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir() if not path.name.startswith(".")) == ["used"]
