@@ -59,8 +59,11 @@ bento: models
 container: models
 	BIN=$(BIN) scripts/container.sh
 
+# Two workers (pytest-xdist), whole modules each (a module's servers start once), in the order
+# tests/conftest.py sets: about twice as fast on 2 cores, where one process waits on servers.
+TEST_WORKERS ?= 2
 test: install-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: install-dev
 	$(BIN)/python -m pytest -m 'unit and not slow' tests/unit

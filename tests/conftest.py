@@ -35,7 +35,20 @@ TIERS = {"unit": "unit", "e2e": "e2e", "container": "e2e"}
 SLOW = {
     "unit/test_readme.py": {"test_every_script_the_pages_run_exists_and_takes_its_options"},  # a process per script
     "unit/test_evaluation.py": {"test_retrieval_metrics_agree_with_torchreids_evaluate_rank"},  # imports torch
+    "unit/test_private.py": {"test_torchreid_lists_its_architectures"},  # imports torch
 }
+# The longest modules (seconds on 2 cores, `make test`'s --durations), run first: xdist hands whole
+# modules to its two workers in this order, and the short ones left at the end even out the two.
+LONGEST_FIRST = [
+    "e2e/test_harness.py",  # 130: the whole evaluation
+    "e2e/test_faults.py",  # 115
+    "e2e/test_gallery.py",  # 110
+    "e2e/test_hostile.py",  # 70
+    "e2e/test_benchmark.py",  # 55
+    "e2e/test_front_door.py",  # 40
+    "e2e/test_ui.py",  # 30
+    "e2e/test_deploy.py",  # 30
+]
 
 # Before bentoml or ultralytics are imported anywhere: no telemetry, no network, and a
 # model store of the test run's own.
@@ -43,8 +56,16 @@ os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 os.environ["YOLO_OFFLINE"] = "1"
 os.environ.setdefault("BENTOML_HOME", tempfile.mkdtemp(prefix="reid-test-bentoml-"))
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="reid-test-yolo-"))
-# Inherited by every process the tests start, scripts' servers and their workers included.
-TEST_RUN_MARK = ("REID_TEST_RUN", uuid.uuid4().hex)
+# Under pytest-xdist (make test: -n 2) each worker inherits the above from the controller and
+# takes a folder of its own below them: two stores written at once would mix.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if XDIST_WORKER:
+    for variable in ("BENTOML_HOME", "YOLO_CONFIG_DIR"):
+        os.environ[variable] = str(Path(os.environ[variable]) / XDIST_WORKER)
+        Path(os.environ[variable]).mkdir(parents=True, exist_ok=True)
+# Inherited by every process the tests start, scripts' servers and their workers included, and
+# by xdist's workers: the controller checks for leftovers once every worker is gone.
+TEST_RUN_MARK = ("REID_TEST_RUN", (XDIST_WORKER and os.environ.get("REID_TEST_RUN")) or uuid.uuid4().hex)
 os.environ[TEST_RUN_MARK[0]] = TEST_RUN_MARK[1]
 
 
@@ -53,25 +74,43 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(f"CI=true but the shared models are missing at {MODELS}")
 
 
+def test_file(item: pytest.Item) -> str | None:
+    """The item's file relative to ``tests/`` (``e2e/test_ui.py``); None outside it."""
+    with contextlib.suppress(ValueError):
+        return item.path.resolve().relative_to(TESTS).as_posix()
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each test marked with its folder's tier, and the tests named in :data:`SLOW` as slow."""
+    """Each test marked with its folder's tier, and the tests named in :data:`SLOW` as slow; the
+    modules of :data:`LONGEST_FIRST` moved to the front, in that order, the unit tier's to the end
+    (a stable sort)."""
+    first = {file: rank for rank, file in enumerate(LONGEST_FIRST)}
+    last = len(first) + 1
+    items.sort(
+        key=lambda item: first.get(file := test_file(item) or "", last if file.startswith("unit/") else last - 1)
+    )
     for item in items:
-        with contextlib.suppress(ValueError):
-            file = item.path.resolve().relative_to(TESTS)
-            if file.parts[0] in TIERS:
-                item.add_marker(TIERS[file.parts[0]])
-            slow = SLOW.get(file.as_posix(), set())
-            if gone := [name for name in slow if not hasattr(getattr(item, "module", None), name)]:
-                raise pytest.UsageError(f"tests/conftest.py marks as slow tests {file} no longer has: {gone}")
-            if getattr(item, "originalname", item.name) in slow:
-                item.add_marker("slow")
+        file = test_file(item)
+        if file is None:
+            continue
+        if (tier := file.split("/")[0]) in TIERS:
+            item.add_marker(TIERS[tier])
+        slow = SLOW.get(file, set())
+        if gone := [name for name in slow if not hasattr(getattr(item, "module", None), name)]:
+            raise pytest.UsageError(f"tests/conftest.py marks as slow tests {file} no longer has: {gone}")
+        if getattr(item, "originalname", item.name) in slow:
+            item.add_marker("slow")
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """After every fixture's teardown: no process a test started may still be running."""
+    """After every fixture's teardown: no process a test started may still be running. Under
+    xdist the controller checks, after its workers are gone (a worker's verdict would be lost)."""
     from reid_devtools.processes import kill_all, leftover_processes, name_of
 
+    if XDIST_WORKER:
+        return
     left = leftover_processes(mark=TEST_RUN_MARK)
     if not left:
         return

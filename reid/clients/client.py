@@ -37,6 +37,10 @@ from reid.schemas import (
     ViewDeleted,
 )
 
+# How long a client waits for a service to become ready (seconds). BentoML's clients wait their
+# whole request timeout by default, retrying without pause: a wrong URL would hang for minutes.
+READY_TIMEOUT_S = 10.0
+
 
 class ReIDError(Exception):
     """The service refused or failed a request: ``status`` and the service's ``error`` text."""
@@ -85,11 +89,16 @@ class ReIDClient:
     """Blocking client: ``compare(image1, image2, threshold=None) -> CompareResponse``,
     ``group(images, threshold=None) -> GroupResponse``, and the gallery: ``enrol``,
     ``add_view``, ``search``, ``gallery_page``, ``gallery_person``, ``edit_person``, ``merge``,
-    ``delete_view``, ``delete_person``, ``clear_gallery``."""
+    ``delete_view``, ``delete_person``, ``clear_gallery``. A service not ready within
+    ``ready_timeout`` seconds (still starting, or a wrong URL) is a ServerError 503."""
 
-    def __init__(self, url: str, api_key: str | None = None, timeout: float = 120) -> None:
+    def __init__(
+        self, url: str, api_key: str | None = None, timeout: float = 120, ready_timeout: float = READY_TIMEOUT_S
+    ) -> None:
         try:
-            self._client = bentoml.SyncHTTPClient(url, token=api_key, timeout=timeout)
+            self._client = bentoml.SyncHTTPClient(
+                url, token=api_key, timeout=timeout, server_ready_timeout=ready_timeout
+            )
         except BentoMLException as error:
             raise _typed_error(error) from error
 
@@ -212,10 +221,12 @@ class AsyncReIDClient:
     """Asyncio client, used as ``async with AsyncReIDClient(url) as client:``;
     ``await client.compare(image1, image2, threshold=None) -> CompareResponse``,
     ``await client.group(images, threshold=None) -> GroupResponse``, and the whole gallery as
-    :class:`ReIDClient` has it."""
+    :class:`ReIDClient` has it; ``ready_timeout`` as there."""
 
-    def __init__(self, url: str, api_key: str | None = None, timeout: float = 120) -> None:
-        self._client = bentoml.AsyncHTTPClient(url, token=api_key, timeout=timeout)
+    def __init__(
+        self, url: str, api_key: str | None = None, timeout: float = 120, ready_timeout: float = READY_TIMEOUT_S
+    ) -> None:
+        self._client = bentoml.AsyncHTTPClient(url, token=api_key, timeout=timeout, server_ready_timeout=ready_timeout)
 
     async def compare(self, image1: str | Path, image2: str | Path, threshold: float | None = None) -> CompareResponse:
         """Which persons of ``image1`` appear in ``image2`` (files); ClientError or ServerError if refused."""

@@ -1,7 +1,7 @@
-"""The end-to-end tier's one early start: the whole accuracy evaluation (scripts/evaluate.py on
-the shared labelled data, about two minutes of one core) runs in the background from the first
-end-to-end test on, as soon as the models are in the store, when a selected test reads its
-``figures`` (``tests/e2e/test_harness.py``): the tests before those leave a core idle often enough."""
+"""The accuracy evaluation (scripts/evaluate.py on the shared labelled data, about two minutes of
+one core), run once for the tests that read its ``figures`` (``tests/e2e/test_harness.py``).
+``make test`` runs that module first (``tests/conftest.py``), so one xdist worker evaluates while
+the other works through the rest."""
 
 from __future__ import annotations
 
@@ -13,14 +13,10 @@ from reid_devtools.processes import Script
 from reid_devtools.shared import DATA, SHARED
 
 
-@pytest.fixture(scope="session", autouse=True)
-def evaluation(request, tmp_path_factory) -> tuple[Script, Path] | None:
+@pytest.fixture(scope="session")
+def evaluation(model_store, tmp_path_factory) -> tuple[Script, Path]:
     """The evaluation's script, started, and where its report will be (its plot beside it, a
-    ``.png``); None when no selected test reads the figures."""
-    if not any("figures" in item.fixturenames for item in request.session.items):
-        yield None
-        return
-    request.getfixturevalue("model_store")
+    ``.png``)."""
     report = tmp_path_factory.mktemp("eval") / "eval.json"
     args = ["--json", str(report), "--plot", str(report.with_suffix(".png"))]
     for name in ("pku-reid-val", "duke-crops"):

@@ -34,7 +34,7 @@ CEILINGS = {("scenes", "crowded-frontal", "merged_rate"): 0.08}
 
 @pytest.fixture(scope="module")
 def figures(evaluation):
-    """The evaluation's figures (started early in the background: tests/e2e/conftest.py)."""
+    """The evaluation's figures (tests/e2e/conftest.py)."""
     script, report = evaluation
     script.result()
     assert report.with_suffix(".png").stat().st_size > 10_000
