@@ -29,7 +29,6 @@ persons (the same queries in every arm: paired).
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 import sys
 import tempfile
@@ -42,12 +41,11 @@ import numpy as np
 
 from reid.config import Settings
 from reid.core.images import read_rgb
+from reid.evaluation.datasets import crop_name
 from reid.gallery.store import Gallery
 from reid.models.loading import StoredModels
 from reid_devtools.reports import publish
 
-# 0001_c1s1_001051_00.jpg (Market-1501) and 0001_c2_f0046182.jpg (DukeMTMC-reID): person, camera.
-NAME = re.compile(r"^(-?\d+)_c(\d+)")
 ARMS = ("one_camera", "two_cameras", "one_camera_two_views")
 TOP_K = 5  # the service's default top_k for /gallery/search
 BOOTSTRAP = 2000
@@ -86,12 +84,8 @@ class Trial:
 
 def labelled_crops(folder: Path) -> list[Crop]:
     """The ``*.jpg`` crops under ``folder`` whose names carry a person (> 0) and a camera."""
-    crops = []
-    for path in sorted(folder.rglob("*.jpg")):
-        found = NAME.match(path.name)
-        if found and int(found[1]) > 0:
-            crops.append(Crop(path, int(found[1]), int(found[2])))
-    return crops
+    named = [(path, crop_name(path.name)) for path in sorted(folder.rglob("*.jpg"))]
+    return [Crop(path, int(name[0]), int(name[1][1:])) for path, name in named if name and int(name[0]) > 0]
 
 
 def by_person(crops: list[Crop]) -> dict[int, dict[int, list[int]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import numpy as np
 # MOT17 classes that are people but not pedestrians to track: on a vehicle, static, distractor,
 # reflection. A detection on one of them is neither right nor wrong.
 IGNORED_CLASSES = (2, 7, 8, 12)
+# A crop named with its person and camera: DukeMTMC-reID's 0030_c1_f0056923.jpg, Market-1501's
+# 0001_c1s1_001051_00.jpg (camera 1, its first sequence; -1 and 0 are its distractors and junk).
+CROP_NAME = re.compile(r"^(-?\d+)_(c\d+)")
 
 
 @dataclass(frozen=True)
@@ -86,15 +90,23 @@ class CropSet:
     gallery: list[LabelledCrop]
 
 
+def crop_name(name: str) -> tuple[str, str] | None:
+    """``(identity, camera)`` of a crop named as :data:`CROP_NAME` says (``0001_c1s1_001051_00.jpg``:
+    ``("0001", "c1")``), else None."""
+    found = CROP_NAME.match(name)
+    return (found[1], found[2]) if found else None
+
+
 def _labelled_crops(folder: Path) -> list[LabelledCrop]:
-    """Crops in either layout: ``0030_c1_f0056923.jpg`` files (identity ``0030``, camera ``c1``),
-    or one folder per person, ``004/01_2.png`` (identity ``004``, camera ``01``)."""
+    """Crops in either layout: files named by :func:`crop_name` (``0030_c1_f0056923.jpg``:
+    identity ``0030``, camera ``c1``), or one folder per person, ``004/01_2.png`` (identity
+    ``004``, camera ``01``)."""
     crops = []
     for path in sorted(folder.rglob("*")):
         if not path.is_file() or path.suffix.lower() not in (".jpg", ".jpeg", ".png"):
             continue
         if path.parent == folder:
-            identity, camera = path.stem.split("_")[:2]
+            identity, camera = crop_name(path.name) or path.stem.split("_")[:2]
         else:
             identity, camera = path.parent.name, path.stem.split("_")[0]
         crops.append(LabelledCrop(path=path, identity=identity, camera=camera))

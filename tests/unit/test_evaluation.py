@@ -5,7 +5,7 @@ import pytest
 
 from reid.core.pipeline import PairAnalysis, Persons, build_response
 from reid.evaluation.calibration import compare_episodes, episode_curves, threshold_for_precision
-from reid.evaluation.datasets import GroundTruth
+from reid.evaluation.datasets import GroundTruth, crop_name, load_crop_set
 from reid.evaluation.frames import (
     assigned_identities,
     best_identities,
@@ -146,3 +146,16 @@ def test_retrieval_metrics_agree_with_torchreids_evaluate_rank():
     )
     assert ours["rank1"] == pytest.approx(cmc[0]) and ours["rank5"] == pytest.approx(cmc[4])
     assert ours["mAP"] == pytest.approx(mean_ap)
+
+
+def test_crop_names_give_person_and_camera_in_both_layouts(tmp_path):
+    assert crop_name("0030_c1_f0056923.jpg") == ("0030", "c1")  # DukeMTMC-reID
+    assert crop_name("0001_c1s1_001051_00.jpg") == ("0001", "c1")  # Market-1501: camera 1, sequence 1
+    assert crop_name("-1_c3s2_000001_00.jpg") == ("-1", "c3")  # Market-1501's distractors
+    assert crop_name("c1_1.jpg") is None and crop_name("02_2.png") is None  # per-person folders
+    for name in ("query/0001_c1s1_001051_00.jpg", "gallery/0001_c2s1_000301_00.jpg", "gallery/004/01_2.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    crops = load_crop_set(tmp_path)
+    assert [(c.identity, c.camera) for c in crops.query] == [("0001", "c1")]
+    assert [(c.identity, c.camera) for c in crops.gallery] == [("0001", "c2"), ("004", "01")]
