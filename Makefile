@@ -59,9 +59,10 @@ bento: models
 container: models
 	BIN=$(BIN) scripts/container.sh
 
-# Two workers (pytest-xdist), whole modules each (a module's servers start once), in the order
-# tests/conftest.py sets: about twice as fast on 2 cores, where one process waits on servers.
-TEST_WORKERS ?= 2
+# Three workers (pytest-xdist), whole modules each (a module's servers start once), in the order
+# tests/conftest.py sets. A worker spends much of its time waiting on servers and scripts, so
+# three beat two on 2 cores: pytest 7:49 against 9:00 with the model cache filled (docs/development.md).
+TEST_WORKERS ?= 3
 test: install-dev
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 

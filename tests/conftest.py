@@ -38,7 +38,7 @@ SLOW = {
     "unit/test_private.py": {"test_torchreid_lists_its_architectures"},  # imports torch
 }
 # The longest modules (seconds on 2 cores, `make test`'s --durations), run first: xdist hands whole
-# modules to its two workers in this order, and the short ones left at the end even out the two.
+# modules to its workers in this order, and the short ones left at the end even them out.
 LONGEST_FIRST = [
     "e2e/test_harness.py",  # 130: the whole evaluation
     "e2e/test_faults.py",  # 115
@@ -56,8 +56,8 @@ os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 os.environ["YOLO_OFFLINE"] = "1"
 os.environ.setdefault("BENTOML_HOME", tempfile.mkdtemp(prefix="reid-test-bentoml-"))
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="reid-test-yolo-"))
-# Under pytest-xdist (make test: -n 2) each worker inherits the above from the controller and
-# takes a folder of its own below them: two stores written at once would mix.
+# Under pytest-xdist (make test: -n 3) each worker inherits the above from the controller and
+# takes a folder of its own below them: stores written at once would mix.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 if XDIST_WORKER:
     for variable in ("BENTOML_HOME", "YOLO_CONFIG_DIR"):

@@ -101,12 +101,13 @@ def test_a_request_in_flight_when_a_worker_dies_is_answered_then_the_service_rec
     statuses = [status for status, _, _, _ in outcomes]
     assert set(statuses) <= {200, 503, 504}, outcomes
     assert all(answered - sent < TIMEOUT_S + 10 for _, sent, answered, _ in outcomes), outcomes
-    assert all(retry == "1" for status, _, _, retry in outcomes if status == 503), outcomes
+    assert all(retry == "1" for status, _, _, retry in outcomes if status in (503, 504)), outcomes
     in_flight = [status for status, sent, answered, _ in outcomes if sent < killed[0] < answered]
     # Requests were in flight when the worker died, and each got an answer: the call it waited on
-    # is sent again (reid.serving.remote: detection and embedding are pure) and answered by the
-    # restarted worker, or the request is refused 503 with Retry-After; never a 500, never a hang.
-    assert in_flight and set(in_flight) <= {200, 503}, f"in flight when {victim} died: {in_flight}; all: {outcomes}"
+    # is sent again (reid.serving.remote: detection and embedding are pure) and answered 200 by the
+    # restarted worker, or the request is refused with Retry-After: 503 when the worker cannot be
+    # reached, 504 when its deadline passes while the worker restarts. Never a 500, never a hang.
+    assert in_flight, f"no request was in flight when {victim} died: {outcomes}"
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
