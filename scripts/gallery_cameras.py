@@ -84,8 +84,12 @@ class Trial:
 
 def labelled_crops(folder: Path) -> list[Crop]:
     """The ``*.jpg`` crops under ``folder`` whose names carry a person (> 0) and a camera."""
-    named = [(path, crop_name(path.name)) for path in sorted(folder.rglob("*.jpg"))]
-    return [Crop(path, int(name[0]), int(name[1][1:])) for path, name in named if name and int(name[0]) > 0]
+    crops = []
+    for path in sorted(folder.rglob("*.jpg")):
+        if (name := crop_name(path.name)) and int(name[0]) > 0:
+            person, camera = name
+            crops.append(Crop(path, int(person), int(camera.removeprefix("c"))))
+    return crops
 
 
 def by_person(crops: list[Crop]) -> dict[int, dict[int, list[int]]]:

@@ -81,15 +81,18 @@ def test_file(item: pytest.Item) -> str | None:
     return None
 
 
+def run_rank(file: str | None) -> int:
+    """Where a module's tests run: those of :data:`LONGEST_FIRST` in its order, then the other
+    end-to-end ones, the unit tier's last."""
+    if file in LONGEST_FIRST:
+        return LONGEST_FIRST.index(file)
+    return len(LONGEST_FIRST) + (file or "").startswith("unit/")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Each test marked with its folder's tier, and the tests named in :data:`SLOW` as slow; the
-    modules of :data:`LONGEST_FIRST` moved to the front, in that order, the unit tier's to the end
-    (a stable sort)."""
-    first = {file: rank for rank, file in enumerate(LONGEST_FIRST)}
-    last = len(first) + 1
-    items.sort(
-        key=lambda item: first.get(file := test_file(item) or "", last if file.startswith("unit/") else last - 1)
-    )
+    tests in :func:`run_rank`'s order (a stable sort)."""
+    items.sort(key=lambda item: run_rank(test_file(item)))
     for item in items:
         file = test_file(item)
         if file is None:
