@@ -86,8 +86,18 @@ def shared_import() -> tuple[list[str], list[Path]]:
 
 def import_cached(arguments: list[str], reads: list[Path], home: Path) -> str:
     """Put into the BentoML store at ``home`` what ``reid models import ARGUMENTS`` puts there,
-    from the cache; imported into the cache first when it holds no current entry. ``reads``: the
-    folders the import reads (the models, the calibration crops). Says where it came from."""
+    from the cache (:func:`cached_entry`). ``reads``: the folders the import reads (the models,
+    the calibration crops). Says where it came from."""
+    entry, how = cached_entry(arguments, reads)
+    # Plain copies: writable, and no link back into the cache.
+    shutil.copytree(entry / "home" / "models", home / "models", dirs_exist_ok=True, copy_function=shutil.copyfile)
+    os.utime(entry)  # last used now (see prune)
+    return how
+
+
+def cached_entry(arguments: list[str], reads: list[Path]) -> tuple[Path, str]:
+    """The cache's current entry for the import, imported now when it holds none (or waited for
+    while another process imports it); and how it came."""
     entry = cache_root() / entry_key(arguments, reads)
     how = f"from the cache, {entry}"
     if not current(entry):
@@ -96,10 +106,7 @@ def import_cached(arguments: list[str], reads: list[Path], home: Path) -> str:
                 build(entry, arguments)
                 how = f"imported now, kept in {entry}"
         prune(entry.parent)
-    # Plain copies: writable, and no link back into the cache.
-    shutil.copytree(entry / "home" / "models", home / "models", dirs_exist_ok=True, copy_function=shutil.copyfile)
-    os.utime(entry)  # last used now (see prune)
-    return how
+    return entry, how
 
 
 def prune(root: Path, unused_days: float = UNUSED_DAYS) -> None:

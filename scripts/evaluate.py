@@ -29,6 +29,7 @@ import itertools
 import json
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +37,11 @@ from tqdm import tqdm
 
 from reid.config import Settings
 from reid.core.images import read_rgb
-from reid.core.matching import cosine_similarity
-from reid.core.pipeline import PairAnalysis, build_response
+from reid.core.matching import cosine_similarity, match
+from reid.core.pipeline import PairAnalysis, Persons, build_response, pair_analysis
 from reid.evaluation.calibration import compare_episodes, episode_curves, threshold_for_precision
 from reid.evaluation.datasets import CropSet, MotSequence, load_crop_set, mot_sequences
-from reid.evaluation.frames import frame_pairs, score_pair, total
+from reid.evaluation.frames import frame_pairs, label_pair, score_matches, score_pair, total, whole_compares
 from reid.evaluation.kinds import build_kinds, parse_kind
 from reid.evaluation.retrieval import retrieval_metrics
 from reid.schemas import CompareResponse
@@ -71,22 +72,37 @@ def scene_jobs(roots: list[Path]) -> list[tuple[MotSequence, int, int]]:
     return [(seq, a, b) for seq in sequences for a, b in frame_pairs(seq.frame_numbers())]
 
 
-async def analyse_scenes(jobs, pipeline, done: dict) -> tuple[list[PairAnalysis], float]:
-    """The analyses of every frame pair, and the median milliseconds one took (decoding not counted).
+@dataclass
+class SceneMemo:
+    """What one variant found in the frames of its scene sets, by real path: the kinds share
+    their frames with the scene sets (street and the mall are MOT17's sequences, the hall is
+    indoor's), and each frame is analysed once per variant."""
 
-    ``done``: ``{(frame, frame): (analysis, seconds)}`` of the pairs analysed before, by real path,
-    read and added to: the kinds share their frames with the scene sets (street and the mall are
-    MOT17's sequences, the hall is indoor's), and a pair is analysed once per variant."""
-    analyses, seconds = [], []
-    for seq, a, b in tqdm(jobs, desc="scenes", leave=False):
-        pair = seq.frames[a].resolve(), seq.frames[b].resolve()
-        if pair not in done:
-            images = read_rgb(pair[0]), read_rgb(pair[1])
-            started = time.perf_counter()
-            done[pair] = await pipeline.analyse(*images), time.perf_counter() - started
-        analyses.append(done[pair][0])
-        seconds.append(done[pair][1])
-    return analyses, float(np.median(seconds) * 1000)
+    persons: dict[Path, tuple[Persons, tuple[int, int]]] = field(default_factory=dict)  # and (width, height)
+    seconds: dict[tuple[Path, Path], float] = field(default_factory=dict)  # of the pairs run as whole compares
+
+
+async def analyse_scenes(jobs, pipeline, memo: SceneMemo) -> tuple[list[PairAnalysis], float]:
+    """The analyses of every frame pair, and the median milliseconds a whole compare took
+    (decoding not counted).
+
+    Only :func:`whole_compares` run through the pipeline, timed; every other pair is made of the
+    persons those found in its two frames (``memo``, read and added to), as a compare would find
+    them: each image's persons are its own (a frame's detections never depend on the other image)."""
+    pairs = [(seq.frames[a].resolve(), seq.frames[b].resolve()) for seq, a, b in jobs]
+    for pair in tqdm(whole_compares(pairs, set(memo.persons)), desc="scenes", leave=False):
+        images = read_rgb(pair[0]), read_rgb(pair[1])
+        started = time.perf_counter()
+        analysis = await pipeline.analyse(*images)
+        memo.seconds[pair] = time.perf_counter() - started
+        for frame, found, size in zip(pair, analysis.persons, analysis.sizes):
+            memo.persons.setdefault(frame, (found, size))
+    analyses = []
+    for pair in pairs:
+        (first, size1), (second, size2) = (memo.persons[frame] for frame in pair)
+        analyses.append(pair_analysis(first, second, [size1, size2], pipeline.rules.max_persons))
+    timed = [memo.seconds[pair] for pair in pairs if pair in memo.seconds]
+    return analyses, float(np.median(timed) * 1000)
 
 
 def remote_responses(jobs, url: str, threshold: float | None) -> list[CompareResponse]:
@@ -120,8 +136,17 @@ def at(curve: np.ndarray, threshold: float) -> float:
     return float(curve[int(np.abs(THRESHOLDS - threshold).argmin())])
 
 
-def scene_curves(jobs, analyses: list[PairAnalysis], models) -> dict[str, np.ndarray]:
-    per_threshold = [scene_figures(jobs, [build_response(a, t, models) for a in analyses]) for t in THRESHOLDS]
+def scene_curves(jobs, analyses: list[PairAnalysis]) -> dict[str, np.ndarray]:
+    """Precision, recall and F1 at every threshold: each pair labelled once, then matched as
+    ``build_response`` matches it."""
+    labelled = [
+        label_pair(analysis.persons[0].boxes, analysis.persons[1].boxes, seq.truth[a], seq.truth[b])
+        for (seq, a, b), analysis in zip(jobs, analyses)
+    ]
+    per_threshold = []
+    for threshold in THRESHOLDS:
+        assignments = [match(analysis.similarity, threshold) for analysis in analyses]
+        per_threshold.append(total([score_matches(lp, m.rows, m.cols) for lp, m in zip(labelled, assignments)]))
     return {key: np.array([figures[key] for figures in per_threshold]) for key in ("precision", "recall", "f1")}
 
 
@@ -145,18 +170,18 @@ def run_variant(overrides: dict[str, str], args) -> dict:
         }
     for name, curve in curves.items():
         crops[name].update({f"match_{key}": at(values, threshold) for key, values in curve.items()})
-    scenes, analysed = {}, {}
+    scenes, memo = {}, SceneMemo()
     for name, roots in args.scene_sets.items():
         jobs = scene_jobs(roots)
         if args.url:
             scenes[name] = scene_figures(jobs, remote_responses(jobs, args.url, args.threshold))
             continue
-        analyses, ms = asyncio.run(analyse_scenes(jobs, pipeline, analysed))
+        analyses, ms = asyncio.run(analyse_scenes(jobs, pipeline, memo))
         scenes[name] = {
             **scene_figures(jobs, [build_response(a, threshold, pipeline.models) for a in analyses]),
             "ms_per_compare": ms,
         }
-        curves[name] = scene_curves(jobs, analyses, pipeline.models)
+        curves[name] = scene_curves(jobs, analyses)
     kinds = {name: scenes[name]["f1"] for name in args.kind_names}
     return {
         "settings": overrides,

@@ -7,7 +7,8 @@ with ``REID_SHARED_DIR``): under ``CI=true`` its absence fails the run, elsewher
 with the reason. ``slow`` marks the longest of them (``-m "not slow"`` leaves them out).
 
 The models are imported once and kept between runs (``reid_devtools/model_cache.py``, under
-``~/.cache/reid-tests``); each run gets a copy in a store of its own.
+``~/.cache/reid-tests``); each run gets a copy in a store of its own. A run that needs them and
+finds none starts the import at once, in the controller, and runs the unit tier meanwhile.
 
 Every process the tests start carries ``REID_TEST_RUN=<this session's token>`` in its
 environment; one still alive at the end of the session (a server's worker orphaned by a kill,
@@ -20,6 +21,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 
@@ -37,17 +39,18 @@ SLOW = {
     "unit/test_evaluation.py": {"test_retrieval_metrics_agree_with_torchreids_evaluate_rank"},  # imports torch
     "unit/test_private.py": {"test_torchreid_lists_its_architectures"},  # imports torch
 }
-# The longest modules (seconds on 2 cores, `make test`'s --durations), run first: xdist hands whole
-# modules to its workers in this order, and the short ones left at the end even them out.
+# The longest modules (seconds of wall time on 2 cores, three workers, the model cache filled), run
+# first after the unit tier: xdist hands whole modules to its workers in this order, and the short
+# ones left at the end even them out.
 LONGEST_FIRST = [
-    "e2e/test_harness.py",  # 130: the whole evaluation
-    "e2e/test_faults.py",  # 115
-    "e2e/test_gallery.py",  # 110
-    "e2e/test_hostile.py",  # 70
-    "e2e/test_benchmark.py",  # 55
-    "e2e/test_front_door.py",  # 40
-    "e2e/test_ui.py",  # 30
-    "e2e/test_deploy.py",  # 30
+    "e2e/test_gallery.py",  # 340: seven server starts
+    "e2e/test_faults.py",  # 270
+    "e2e/test_harness.py",  # 220: the whole evaluation
+    "e2e/test_hostile.py",  # 135
+    "e2e/test_front_door.py",  # 105
+    "e2e/test_benchmark.py",  # 70
+    "e2e/test_ui.py",  # 70
+    "e2e/test_deploy.py",  # 60
 ]
 
 # Before bentoml or ultralytics are imported anywhere: no telemetry, no network, and a
@@ -69,9 +72,31 @@ TEST_RUN_MARK = ("REID_TEST_RUN", (XDIST_WORKER and os.environ.get("REID_TEST_RU
 os.environ[TEST_RUN_MARK[0]] = TEST_RUN_MARK[1]
 
 
+EARLY_IMPORT = pytest.StashKey[threading.Thread]()
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI, ``../shared`` must be there. A run that may reach the end-to-end tier starts the
+    models' import (:func:`model_store`) at once, in the controller: the unit tier, which runs
+    first, needs no models, and the import's cores are not all busy."""
     if IN_CI and not MODELS.is_dir():
         raise pytest.UsageError(f"CI=true but the shared models are missing at {MODELS}")
+    if XDIST_WORKER or not MODELS.is_dir() or not reaches_end_to_end(session.config):
+        return
+    from reid_devtools.model_cache import cached_entry, shared_import
+
+    early = threading.Thread(target=cached_entry, args=shared_import(), name="early model import", daemon=True)
+    early.start()
+    session.config.stash[EARLY_IMPORT] = early
+
+
+def reaches_end_to_end(config: pytest.Config) -> bool:
+    """Whether the run's arguments leave room for end-to-end tests (``make test-fast``'s do not)."""
+    if config.option.markexpr.startswith("unit"):
+        return False
+    here = config.invocation_params.dir
+    paths = [(here / str(arg).split("::")[0]).resolve() for arg in config.args] or [TESTS]
+    return any(not path.is_relative_to(TESTS / "unit") for path in paths)
 
 
 def test_file(item: pytest.Item) -> str | None:
@@ -82,11 +107,13 @@ def test_file(item: pytest.Item) -> str | None:
 
 
 def run_rank(file: str | None) -> int:
-    """Where a module's tests run: those of :data:`LONGEST_FIRST` in its order, then the other
-    end-to-end ones, the unit tier's last."""
+    """Where a module's tests run: the unit tier's first (while the models are imported), then
+    those of :data:`LONGEST_FIRST` in its order, then the other end-to-end ones."""
+    if (file or "").startswith("unit/"):
+        return 0
     if file in LONGEST_FIRST:
-        return LONGEST_FIRST.index(file)
-    return len(LONGEST_FIRST) + (file or "").startswith("unit/")
+        return 1 + LONGEST_FIRST.index(file)
+    return 1 + len(LONGEST_FIRST)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -114,6 +141,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     if XDIST_WORKER:
         return
+    if (early := session.config.stash.get(EARLY_IMPORT, None)) is not None:
+        early.join()  # its import is one of the test run's processes
     left = leftover_processes(mark=TEST_RUN_MARK)
     if not left:
         return

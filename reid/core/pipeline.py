@@ -116,6 +116,15 @@ def partial_views(persons: Persons, rules: PersonRules) -> np.ndarray:
     return duplicate
 
 
+def pair_analysis(first: Persons, second: Persons, sizes: list[tuple[int, int]], max_persons: int) -> PairAnalysis:
+    """Two images' embedded persons, of images of ``(width, height)`` ``sizes``, as a pair: their
+    ``(N1, N2)`` similarity, -1 where either person is not matchable."""
+    assert first.embeddings is not None and second.embeddings is not None
+    similarity = np.full((len(first.boxes), len(second.boxes)), -1.0, dtype=np.float32)
+    similarity[np.ix_(first.matchable, second.matchable)] = cosine_similarity(first.embeddings, second.embeddings)
+    return PairAnalysis(sizes=sizes, persons=[first, second], similarity=similarity, max_persons=max_persons)
+
+
 @dataclass(frozen=True)
 class ReIDPipeline:
     """Answers a compare from decoded images: the detector and embedder as async callables,
@@ -157,13 +166,8 @@ class ReIDPipeline:
     async def analyse(self, image1: np.ndarray, image2: np.ndarray) -> PairAnalysis:
         """Everything about two images' persons that a compare answer needs."""
         first, second = await self.persons([image1, image2])
-        assert first.embeddings is not None and second.embeddings is not None
-        similarity = np.full((len(first.boxes), len(second.boxes)), -1.0, dtype=np.float32)
-        similarity[np.ix_(first.matchable, second.matchable)] = cosine_similarity(first.embeddings, second.embeddings)
         sizes = [(image.shape[1], image.shape[0]) for image in (image1, image2)]
-        return PairAnalysis(
-            sizes=sizes, persons=[first, second], similarity=similarity, max_persons=self.rules.max_persons
-        )
+        return pair_analysis(first, second, sizes, self.rules.max_persons)
 
     def threshold_or_default(self, threshold: float | None) -> float:
         """The threshold a request asked for, or the embedder's calibrated one."""

@@ -1,10 +1,12 @@
 """Scoring answers on labelled frames: the detector's boxes against the labelled persons, and a
 ``/compare`` answer's matches against their identities (precision, recall, F1 of a pair of frames
-and over many pairs), and which frames of a sequence to pair."""
+and over many pairs), and which frames of a sequence to pair and which of those pairs to run
+whole."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -17,6 +19,8 @@ MIN_IOU = 0.5
 MIN_VISIBILITY = 0.5
 # A box overlapping two labelled persons at least this much (IoU) each is one box across two people.
 MERGED_IOU = 0.3
+
+Frame = TypeVar("Frame")  # whatever names a frame: its path, its number
 
 
 def assigned_identities(boxes: np.ndarray, truth: GroundTruth, min_iou: float = MIN_IOU) -> np.ndarray:
@@ -91,39 +95,76 @@ def merged_boxes(boxes: np.ndarray, truth: GroundTruth) -> int:
     return int(((box_iou(boxes, truth.boxes) >= MERGED_IOU).sum(axis=1) >= 2).sum())
 
 
-def score_pair(response: CompareResponse, truth1: GroundTruth, truth2: GroundTruth) -> PairScore:
-    """Score one ``/compare`` answer on two labelled frames, end to end.
+@dataclass(frozen=True)
+class LabelledPair:
+    """A compared pair of labelled frames' boxes against their labels: what does not depend on
+    which boxes are matched (so a pair is labelled once for every threshold)."""
+
+    best1: np.ndarray  # (N1,) int64 per box of the first frame, its most-overlapped identity (-1: none)
+    best2: np.ndarray  # (N2,) the same for the second frame
+    present: frozenset[int]  # identities at least half visible in both frames
+    detected: frozenset[int]  # of those, detected in both
+    counts: dict[str, int]  # PairScore's detector counts: truth_persons ... merged
+
+
+def label_pair(boxes1: np.ndarray, boxes2: np.ndarray, truth1: GroundTruth, truth2: GroundTruth) -> LabelledPair:
+    """Label the ``(N1, 4)`` and ``(N2, 4)`` pixel xyxy boxes of two frames (the persons of a
+    ``/compare`` answer, in its order) with their frames' labels."""
+    boxes1 = np.asarray(boxes1, dtype=np.float64).reshape(-1, 4)
+    boxes2 = np.asarray(boxes2, dtype=np.float64).reshape(-1, 4)
+    visible1, visible2 = truth1.visible(MIN_VISIBILITY), truth2.visible(MIN_VISIBILITY)
+    present = set(visible1.ids.tolist()) & set(visible2.ids.tolist())
+    detected1, detected2 = assigned_identities(boxes1, visible1), assigned_identities(boxes2, visible2)
+    (detections1, true1), (detections2, true2) = detection_counts(boxes1, truth1), detection_counts(boxes2, truth2)
+    return LabelledPair(
+        best1=best_identities(boxes1, truth1),
+        best2=best_identities(boxes2, truth2),
+        present=frozenset(present),
+        detected=frozenset(present & set(detected1.tolist()) & set(detected2.tolist())),
+        counts={
+            "truth_persons": len(visible1.ids) + len(visible2.ids),
+            "detected_persons": int((detected1 >= 0).sum() + (detected2 >= 0).sum()),
+            "detections": detections1 + detections2,
+            "true_detections": true1 + true2,
+            "merged": merged_boxes(boxes1, truth1) + merged_boxes(boxes2, truth2),
+        },
+    )
+
+
+def score_matches(labelled: LabelledPair, rows: np.ndarray, cols: np.ndarray) -> PairScore:
+    """Score the matches of box ``rows[k]`` of the first frame with box ``cols[k]`` of the second.
 
     A match is right when both boxes' best-IoU identities (IoU >= 0.5, any visibility) agree,
     wrong when they differ or only one box is on a labelled person, and unscored when neither
     is. Recall is over every person at least half visible in both frames, detected or not;
     ``found_detected / detected`` is the recall over those the detector found in both.
     """
-    boxes1 = np.array([p.bbox for p in response.image1_persons], dtype=np.float64).reshape(-1, 4)
-    boxes2 = np.array([p.bbox for p in response.image2_persons], dtype=np.float64).reshape(-1, 4)
-    best1, best2 = best_identities(boxes1, truth1), best_identities(boxes2, truth2)
-    pairs = [(best1[m.image1_index], best2[m.image2_index]) for m in response.matches]
+    pairs = list(zip(labelled.best1[rows].tolist(), labelled.best2[cols].tolist()))
     scored = [(a, b) for a, b in pairs if a >= 0 or b >= 0]
     right = {a for a, b in scored if a == b}
-    visible1, visible2 = truth1.visible(MIN_VISIBILITY), truth2.visible(MIN_VISIBILITY)
-    present = set(visible1.ids.tolist()) & set(visible2.ids.tolist())
-    detected1, detected2 = assigned_identities(boxes1, visible1), assigned_identities(boxes2, visible2)
-    detected = present & set(detected1.tolist()) & set(detected2.tolist())
-    (detections1, true1), (detections2, true2) = detection_counts(boxes1, truth1), detection_counts(boxes2, truth2)
     return PairScore(
         matches=len(scored),
         correct=sum(1 for a, b in scored if a == b),
         unlabelled=len(pairs) - len(scored),
-        present=len(present),
-        found=len(right & present),
-        detected=len(detected),
-        found_detected=len(right & detected),
-        truth_persons=len(visible1.ids) + len(visible2.ids),
-        detected_persons=int((detected1 >= 0).sum() + (detected2 >= 0).sum()),
-        detections=detections1 + detections2,
-        true_detections=true1 + true2,
-        merged=merged_boxes(boxes1, truth1) + merged_boxes(boxes2, truth2),
+        present=len(labelled.present),
+        found=len(right & labelled.present),
+        detected=len(labelled.detected),
+        found_detected=len(right & labelled.detected),
+        **labelled.counts,
     )
+
+
+def score_pair(response: CompareResponse, truth1: GroundTruth, truth2: GroundTruth) -> PairScore:
+    """Score one ``/compare`` answer on two labelled frames, end to end (:func:`score_matches`)."""
+    labelled = label_pair(
+        np.array([p.bbox for p in response.image1_persons]),
+        np.array([p.bbox for p in response.image2_persons]),
+        truth1,
+        truth2,
+    )
+    rows = np.array([m.image1_index for m in response.matches], dtype=np.int64)
+    cols = np.array([m.image2_index for m in response.matches], dtype=np.int64)
+    return score_matches(labelled, rows, cols)
 
 
 def ratio(part: int, whole: int) -> float:
@@ -165,3 +206,17 @@ def frame_pairs(frames: list[int], spread: int = 4) -> list[tuple[int, int]]:
     included), every pair of them."""
     picks = sorted({int(i) for i in np.linspace(0, len(frames) - 1, min(spread, len(frames))).round()})
     return [(frames[a], frames[b]) for k, a in enumerate(picks) for b in picks[k + 1 :]]
+
+
+def whole_compares(pairs: list[tuple[Frame, Frame]], seen: set[Frame]) -> list[tuple[Frame, Frame]]:
+    """Which of the frame ``pairs`` to run as whole compares so that every frame not ``seen`` is
+    analysed once, the others made of their frames' persons: the pairs of two unseen frames
+    first, then those of one (four frames, six pairs: two compares)."""
+    seen = set(seen)
+    chosen: list[tuple[Frame, Frame]] = []
+    for unseen_needed in (2, 1):
+        for pair in pairs:
+            if sum(frame not in seen for frame in pair) >= unseen_needed:
+                chosen.append(pair)
+                seen.update(pair)
+    return chosen

@@ -1,7 +1,7 @@
-"""The accuracy evaluation (scripts/evaluate.py on the shared labelled data, about two minutes of
-one core), run once for the tests that read its ``figures`` (``tests/e2e/test_harness.py``).
-``make test`` runs that module first (``tests/conftest.py``), so one xdist worker evaluates while
-the others work through the rest."""
+"""The accuracy evaluation (scripts/evaluate.py on the shared labelled data, about 45 s on 2
+cores), run once for the tests that read its ``figures`` (``tests/e2e/test_harness.py``).
+``make test`` hands that module out among the first three (``tests/conftest.py``), so one xdist
+worker evaluates while the others work through the rest."""
 
 from __future__ import annotations
 

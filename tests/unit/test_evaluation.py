@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from reid.core.matching import match
 from reid.core.pipeline import PairAnalysis, Persons, build_response
 from reid.evaluation.calibration import compare_episodes, episode_curves, threshold_for_precision
 from reid.evaluation.datasets import GroundTruth, crop_name, load_crop_set
@@ -11,8 +12,11 @@ from reid.evaluation.frames import (
     best_identities,
     detection_counts,
     frame_pairs,
+    label_pair,
+    score_matches,
     score_pair,
     total,
+    whole_compares,
 )
 from reid.evaluation.retrieval import retrieval_metrics
 from reid.schemas import ModelTags
@@ -108,6 +112,31 @@ def test_scene_pair_with_known_matches():
     summary = total([score, score])
     assert summary["precision"] == 0.5 and summary["recall"] == 0.5 and summary["f1"] == 0.5
     assert summary["detector_precision"] == 0.75
+
+
+def test_scoring_the_matches_at_each_threshold_agrees_with_scoring_the_answer():
+    # The evaluation's curves label a pair once and score the matches of each threshold.
+    rng = np.random.default_rng(3)
+    truth1 = truth([1, 2, 3], [[0, 0, 10, 30], [20, 0, 30, 30], [40, 0, 50, 30]], [1.0, 1.0, 0.2])
+    truth2 = truth([2, 1, 3], [[0, 0, 10, 30], [20, 0, 30, 30], [40, 0, 50, 30]])
+    boxes = np.array([[0, 0, 10, 30], [20, 0, 30, 30], [40, 0, 50, 30], [80, 80, 90, 90]])
+    persons = [Persons(boxes, np.full(4, 0.9, np.float32), np.full(4, "", dtype=object))] * 2
+    similarity = rng.uniform(-0.2, 1.0, (4, 4)).astype(np.float32)
+    analysis = PairAnalysis(sizes=[(100, 100)] * 2, persons=persons, similarity=similarity, max_persons=50)
+    labelled = label_pair(boxes, boxes, truth1, truth2)
+    for threshold in np.linspace(0, 1, 21):
+        answer = build_response(analysis, threshold, ModelTags(detector="d", embedder="e"))
+        assignment = match(similarity, threshold)
+        assert score_matches(labelled, assignment.rows, assignment.cols) == score_pair(answer, truth1, truth2)
+
+
+def test_whole_compares_see_each_frame_once():
+    pairs = frame_pairs(list(range(4)))
+    assert whole_compares(pairs, set()) == [(0, 1), (2, 3)]
+    assert whole_compares(frame_pairs(list(range(3))), set()) == [(0, 1), (0, 2)]
+    assert whole_compares(pairs, {0, 1}) == [(2, 3)]
+    assert whole_compares(pairs, {0, 1, 2}) == [(0, 3)]
+    assert whole_compares(pairs, {0, 1, 2, 3}) == []
 
 
 def test_a_person_the_detector_missed_is_a_miss_end_to_end():
