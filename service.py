@@ -146,7 +146,7 @@ class ReID:
 
         async with self.warming:
             if not self.warm.is_set():
-                await warm_up(self.pipeline)
+                await warm_up(self.pipeline, training_calls=settings.warmup_calls)
                 # What exists now lives as long as the process: keep it out of the cycle
                 # collections that run after each request.
                 gc.freeze()

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         description="Most a lone request waits for others to join its adaptive batch (detector and embedder);"
         " under load, batches fill while the previous one runs.",
     )
+    warmup_calls: int = Field(
+        40,
+        ge=0,
+        description="Small calls of each model service that train BentoML's adaptive batchers before the"
+        " service says ready (they need about 35); fewer start sooner, and a burst soon after may get 503.",
+    )
 
     # PersonEmbedder.
     embed_flip: bool = Field(False, description="Average each crop's embedding with its mirror image's.")

@@ -318,6 +318,11 @@ def _stop_on_exit() -> None:
         signal.signal(signal.SIGTERM, _interrupt)
 
 
+# For a server whose tests send one request at a time: no calls that train the adaptive batchers
+# at start (about 10 s of CPU each time on 2 cores), which only bursts need.
+ONE_AT_A_TIME = {"REID_WARMUP_CALLS": "0"}
+
+
 def serve_bentoml(env: dict[str, str] | None = None, port: int | None = None, **options) -> ServerProcess:
     """``bentoml serve .`` of this project, in a BentoML home of its own that shares the model store."""
     env = dict(env or {})

@@ -52,6 +52,8 @@ LONGEST_FIRST = [
     "e2e/test_ui.py",  # 70
     "e2e/test_deploy.py",  # 60
 ]
+# End-to-end modules that need no imported models (they read ../shared's files, or none).
+NEED_NO_MODELS = ["e2e/test_gallery_store.py", "e2e/test_export.py"]
 
 # Before bentoml or ultralytics are imported anywhere: no telemetry, no network, and a
 # model store of the test run's own.
@@ -107,9 +109,10 @@ def test_file(item: pytest.Item) -> str | None:
 
 
 def run_rank(file: str | None) -> int:
-    """Where a module's tests run: the unit tier's first (while the models are imported), then
-    those of :data:`LONGEST_FIRST` in its order, then the other end-to-end ones."""
-    if (file or "").startswith("unit/"):
+    """Where a module's tests run: the unit tier's and :data:`NEED_NO_MODELS` first (while the
+    models are imported), then those of :data:`LONGEST_FIRST` in its order, then the other
+    end-to-end ones."""
+    if (file or "").startswith("unit/") or file in NEED_NO_MODELS:
         return 0
     if file in LONGEST_FIRST:
         return 1 + LONGEST_FIRST.index(file)

@@ -21,9 +21,9 @@ def warm_up_inputs(seed: int = 0) -> tuple[bytes, list[np.ndarray]]:
     return jpeg, crops
 
 
-async def warm_up(pipeline: ReIDPipeline, rounds: int = 3, training_calls: int = 40) -> None:
+async def warm_up(pipeline: ReIDPipeline, training_calls: int, rounds: int = 3) -> None:
     """Run the compare path end to end (noise holds no persons, so crops are embedded apart),
-    then ``training_calls`` small calls of each model service, three at a time.
+    then ``training_calls`` (``REID_WARMUP_CALLS``) small calls of each model service, three at a time.
 
     Each model service's adaptive batcher first trains its latency model on about 35 calls,
     dispatching one to three at a time; until then a burst of real requests queues behind it

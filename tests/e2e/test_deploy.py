@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from reid_devtools.containers import image_name, project_version
-from reid_devtools.processes import ServerProcess, free_port
+from reid_devtools.processes import ONE_AT_A_TIME, ServerProcess, free_port
 from reid_devtools.shared import MODELS, ROOT, first_and_last, sequence
 
 SERVICES = {"ReID", "PersonDetector", "PersonEmbedder"}
@@ -168,8 +168,8 @@ def test_services_split_one_per_process_as_in_kubernetes(model_store, tmp_path):
             str(port),
             *extra,
         ]
-        gallery = {"REID_GALLERY_URI": str(tmp_path / "gallery.sqlite3")}
-        return ServerProcess(command, port, env=gallery, ready_path="/livez" if service != "ReID" else "/readyz")
+        env = {"REID_GALLERY_URI": str(tmp_path / "gallery.sqlite3"), **ONE_AT_A_TIME}
+        return ServerProcess(command, port, env=env, ready_path="/livez" if service != "ReID" else "/readyz")
 
     with podserve("PersonDetector") as detector, podserve("PersonEmbedder") as embedder:
         with podserve(

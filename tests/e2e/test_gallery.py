@@ -19,7 +19,7 @@ from reid.evaluation.datasets import load_mot_sequence
 from reid.evaluation.frames import best_identities
 from reid.gallery.store import Gallery
 from reid.schemas import GalleryEntry
-from reid_devtools.processes import alive, describe, serve_bentoml
+from reid_devtools.processes import ONE_AT_A_TIME, alive, describe, serve_bentoml
 from reid_devtools.shared import DATA
 
 
@@ -193,7 +193,7 @@ def test_a_persons_label_and_metadata_are_edited_over_http_the_clients_and_the_c
 @pytest.mark.slow
 def test_a_write_survives_a_killed_server_and_the_key_guards_every_route(model_store, hall, tmp_path):
     store = tmp_path / "gallery.sqlite3"
-    env = {"REID_GALLERY_URI": str(store), "REID_API_KEY": "k3y", "REID_GALLERY_KEEP_CROPS": "true"}
+    env = {"REID_GALLERY_URI": str(store), "REID_API_KEY": "k3y", "REID_GALLERY_KEEP_CROPS": "true", **ONE_AT_A_TIME}
     truth = hall.truth[1]
     server = serve_bentoml(env=env)
     with server:
@@ -248,7 +248,7 @@ def test_a_gallery_of_another_embedder_gives_409_until_reembedded(model_store, h
     old = Gallery(str(store), "person-embedder:an-older-one")
     kept = old.add(np.ones(256, np.float32), [x1, y1, x2, y2], label="old", crop=crop.getvalue()).person_id
     old.close()
-    env = {"REID_GALLERY_URI": str(store)}
+    env = {"REID_GALLERY_URI": str(store), **ONE_AT_A_TIME}
     with serve_bentoml(env=env) as server, ReIDClient(server.url) as client:
         for call in (
             lambda: client.search(hall.frames[2]),
@@ -304,7 +304,7 @@ def test_cli_gallery_commands(server, hall, capsys):
 @pytest.mark.slow
 def test_two_replicas_share_a_postgresql_gallery(model_store, hall, postgres_url):
     """The server engine for real: two services (as two replicas would) on one PostgreSQL."""
-    env = {"REID_GALLERY_URI": postgres_url}
+    env = {"REID_GALLERY_URI": postgres_url, **ONE_AT_A_TIME}
     truth = hall.truth[1]
     with serve_bentoml(env=env) as one, serve_bentoml(env=env) as two:
         with ReIDClient(one.url) as first, ReIDClient(two.url) as second:

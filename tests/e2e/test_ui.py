@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reid_devtools.processes import TREE_MARK, kill_all, marked, serve_bentoml, wait_gone
+from reid_devtools.processes import ONE_AT_A_TIME, TREE_MARK, kill_all, marked, serve_bentoml, wait_gone
 from reid_devtools.shared import ROOT, hall_frames
 
 KEY = "ui-test-key"
@@ -38,7 +38,7 @@ HOSTILE_NOTE = "<script>window.pwned=3;alert(3)</script>"
 @pytest.fixture(scope="module")
 def keyed(model_store):
     """The service with an API key, keeping crops, with a gallery of its own."""
-    with serve_bentoml(env={"REID_API_KEY": KEY, "REID_GALLERY_KEEP_CROPS": "true"}) as server:
+    with serve_bentoml(env={"REID_API_KEY": KEY, "REID_GALLERY_KEEP_CROPS": "true", **ONE_AT_A_TIME}) as server:
         yield server
 
 
