@@ -78,7 +78,7 @@ class SceneMemo:
     their frames with the scene sets (street and the mall are MOT17's sequences, the hall is
     indoor's), and each frame is analysed once per variant."""
 
-    persons: dict[Path, tuple[Persons, tuple[int, int]]] = field(default_factory=dict)  # and (width, height)
+    persons: dict[Path, tuple[Persons, tuple[int, int]]] = field(default_factory=dict)  # and its (width, height)
     seconds: dict[tuple[Path, Path], float] = field(default_factory=dict)  # of the pairs run as whole compares
 
 
