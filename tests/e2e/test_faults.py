@@ -168,7 +168,7 @@ def test_short_soak_has_no_server_error(server, tmp_path):
             "--minutes",
             "5",
             # Two groups of 16 crowded frames at once: four, beside the other workers' tests on
-            # two cores, passed the 30 s deadline in one run of five (504).
+            # two cores, passed the 30 s deadline in one run of four (504).
             "--group-burst",
             "2",
             "--group-clients",
